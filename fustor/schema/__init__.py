@@ -1,0 +1,39 @@
+"""Layer 0: the FS event row, its schema name and version, and path keys."""
+
+from .fs import (
+    DIR,
+    FILE,
+    KINDS,
+    ROW_FIELDS,
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    SYMLINK,
+    RowError,
+    is_compatible,
+    kind_of_mode,
+    make_row,
+    row_from_stat,
+    validate_row,
+)
+from .paths import (
+    ROOT,
+    PathError,
+    check_key,
+    display_path,
+    escape_name,
+    is_normalized,
+    is_within,
+    join,
+    name_of,
+    normalize_path,
+    parent_of,
+    to_local,
+    unescape_name,
+)
+
+__all__ = [
+    "DIR", "FILE", "KINDS", "ROOT", "ROW_FIELDS", "SCHEMA_NAME", "SCHEMA_VERSION", "SYMLINK",
+    "PathError", "RowError", "check_key", "display_path", "escape_name", "is_compatible",
+    "is_normalized", "is_within", "join", "kind_of_mode", "make_row", "name_of",
+    "normalize_path", "parent_of", "row_from_stat", "to_local", "unescape_name", "validate_row",
+]  # fmt: skip

@@ -1,0 +1,211 @@
+"""The FS row: one observation of one entry of a shared tree.
+
+Rows are plain dicts (see ``fustor.core.events`` for why). This module names
+their fields, builds them, and validates rows that come from outside.
+
+Fields (``None`` where the observer does not know):
+
+=================  ===========================================================
+``path``           key of the entry (``fustor.schema.paths``)
+``kind``           ``file``, ``dir`` or ``symlink``
+``size``           bytes
+``mtime``          seconds, float; set freely by tools, never decides order
+``ctime``          seconds, float; the entry's version (set by the storage)
+``inode``          inode number
+``mode``           ``st_mode``
+``uid``, ``gid``   owner (tells who uploaded)
+``parent_path``    key of the directory the row was observed in
+``parent_mtime``   that directory's mtime as the observation saw it
+``parent_ctime``   that directory's ctime as the observation saw it; for a
+                   realtime delete, the storage time of the delete
+``parent_ino``     that directory's inode, **set on listed rows only**
+                   (snapshot, audit, on-demand, sentinel, and the scan of a
+                   directory the agent just saw appear); realtime event rows
+                   leave it ``None``
+``audit_skipped``  audit rows of directories: ``True`` for a silent directory
+                   (not listed), ``False`` for the row that closes a complete
+                   listing of that directory; ``None`` elsewhere
+``is_atomic_write`` realtime rows: ``True`` for a complete write
+                   (close-after-write, rename-in of a closed file), ``False``
+                   for a partial one (create not yet closed, modify,
+                   attribute change, a row of the new-directory scan)
+=================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import math
+import stat as _stat
+from typing import Any
+
+from .paths import PathError, check_key, join, parent_of
+
+SCHEMA_NAME = "fs"
+#: ``major.minor``: a view refuses another major (C15); minors only add fields.
+SCHEMA_VERSION = "1.0"
+
+FILE = "file"
+DIR = "dir"
+SYMLINK = "symlink"
+KINDS = (FILE, DIR, SYMLINK)
+
+ROW_FIELDS = (
+    "path", "kind", "size", "mtime", "ctime", "inode", "mode", "uid", "gid",
+    "parent_path", "parent_mtime", "parent_ctime", "parent_ino",
+    "audit_skipped", "is_atomic_write",
+)  # fmt: skip
+
+_NUMBER_FIELDS = ("size", "mtime", "ctime", "inode", "mode", "uid", "gid",
+                  "parent_mtime", "parent_ctime", "parent_ino")  # fmt: skip
+_INT_FIELDS = frozenset(("size", "inode", "mode", "uid", "gid", "parent_ino"))
+
+
+class RowError(ValueError):
+    """A row that does not have the shape of an FS row."""
+
+    code = "bad_row"
+
+
+def major_of(version: str) -> str:
+    return version.split(".", 1)[0]
+
+
+def is_compatible(schema: str, version: str) -> bool:
+    """Whether a view of this schema accepts events of ``schema``/``version`` (C15)."""
+    return schema == SCHEMA_NAME and isinstance(version, str) and major_of(version) == major_of(SCHEMA_VERSION)
+
+
+def kind_of_mode(mode: int) -> str | None:
+    """``file``, ``dir`` or ``symlink``; ``None`` for kinds Fustor skips."""
+    if _stat.S_ISREG(mode):
+        return FILE
+    if _stat.S_ISDIR(mode):
+        return DIR
+    if _stat.S_ISLNK(mode):
+        return SYMLINK
+    return None
+
+
+def make_row(
+    path: str,
+    kind: str | None = FILE,
+    *,
+    size: int | None = 0,
+    mtime: float | None = None,
+    ctime: float | None = None,
+    inode: int | None = None,
+    mode: int | None = None,
+    uid: int | None = None,
+    gid: int | None = None,
+    parent_mtime: float | None = None,
+    parent_ctime: float | None = None,
+    parent_ino: int | None = None,
+    audit_skipped: bool | None = None,
+    is_atomic_write: bool | None = None,
+) -> dict[str, Any]:
+    """A row with every field present (``parent_path`` derived from ``path``)."""
+    return {
+        "path": path,
+        "kind": kind,
+        "size": size,
+        "mtime": mtime,
+        "ctime": ctime,
+        "inode": inode,
+        "mode": mode,
+        "uid": uid,
+        "gid": gid,
+        "parent_path": parent_of(path),
+        "parent_mtime": parent_mtime,
+        "parent_ctime": parent_ctime,
+        "parent_ino": parent_ino,
+        "audit_skipped": audit_skipped,
+        "is_atomic_write": is_atomic_write,
+    }
+
+
+def row_from_stat(key: str, st: Any, parent_st: Any = None, *, listed: bool = False, **extra: Any) -> dict[str, Any] | None:
+    """A row from ``os.stat_result`` values; ``None`` for skipped kinds (sockets, devices)."""
+    kind = kind_of_mode(st.st_mode)
+    if kind is None:
+        return None
+    row = make_row(
+        key,
+        kind,
+        size=st.st_size if kind != DIR else 0,
+        mtime=st.st_mtime,
+        ctime=st.st_ctime,
+        inode=st.st_ino,
+        mode=st.st_mode,
+        uid=st.st_uid,
+        gid=st.st_gid,
+    )
+    if parent_st is not None:
+        row["parent_mtime"] = parent_st.st_mtime
+        row["parent_ctime"] = parent_st.st_ctime
+        if listed:
+            row["parent_ino"] = parent_st.st_ino
+    row.update(extra)
+    return row
+
+
+def validate_row(row: Any, *, deleting: bool = False) -> dict[str, Any]:
+    """``row`` with missing optional fields filled in, or a :class:`RowError`.
+
+    Checks shape only (types, kinds, finite numbers, a normalised path); the
+    view engine decides what a row means. Unknown keys are refused so that a
+    typo in a producer is caught at once instead of being ignored forever.
+    """
+    if not isinstance(row, dict):
+        raise RowError(f"a row must be an object, got {type(row).__name__}")
+    unknown = [k for k in row if k not in _KNOWN]
+    if unknown:
+        raise RowError(f"unknown row field(s): {', '.join(sorted(map(str, unknown)))}")
+    try:
+        path = check_key(row.get("path"))
+    except PathError as exc:
+        raise RowError(str(exc)) from None
+    kind = row.get("kind")
+    if kind is None and not deleting:
+        raise RowError(f"row {path}: kind is required")
+    if kind is not None and kind not in KINDS:
+        raise RowError(f"row {path}: kind must be one of file, dir, symlink; got {kind!r}")
+    for name in _NUMBER_FIELDS:
+        value = row.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RowError(f"row {path}: {name} must be a number, got {type(value).__name__}")
+        if name in _INT_FIELDS and not isinstance(value, int):
+            raise RowError(f"row {path}: {name} must be an integer")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise RowError(f"row {path}: {name} must be finite")
+        if name in ("size", "inode", "parent_ino") and value < 0:
+            raise RowError(f"row {path}: {name} may not be negative")
+    if not deleting and row.get("ctime") is None:
+        raise RowError(f"row {path}: ctime is required (it is the entry's version)")
+    for name in ("audit_skipped", "is_atomic_write"):
+        value = row.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise RowError(f"row {path}: {name} must be true, false or null")
+    parent_path = row.get("parent_path")
+    expected_parent = parent_of(path)
+    if parent_path is not None and parent_path != expected_parent:
+        raise RowError(f"row {path}: parent_path {parent_path!r} is not the parent of the path")
+    if path == "/" and kind not in (None, DIR):
+        raise RowError("the root can only be a directory")
+    if len(row) != len(ROW_FIELDS):
+        for name in ROW_FIELDS:
+            row.setdefault(name, None)
+        row["parent_path"] = expected_parent
+    elif parent_path is None:
+        row["parent_path"] = expected_parent
+    return row
+
+
+_KNOWN = frozenset(ROW_FIELDS)
+
+__all__ = [
+    "DIR", "FILE", "KINDS", "ROW_FIELDS", "SCHEMA_NAME", "SCHEMA_VERSION", "SYMLINK",
+    "RowError", "is_compatible", "join", "kind_of_mode", "major_of", "make_row",
+    "row_from_stat", "validate_row",
+]  # fmt: skip

@@ -1,0 +1,1 @@
+"""Layer 3 view drivers (found by name: ``fs``)."""

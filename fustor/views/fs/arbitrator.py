@@ -1,0 +1,486 @@
+"""The arbitrator: rows in, tree changes out (CONSISTENCY.md C1–C6, C9–C11).
+
+Pure: no I/O, time only through the injected clock. Every decision about a
+row is one of *apply*, *confirm* (a row equal to the node) or *drop* with a
+reason; an optional trace callback receives each one, which is how
+``fustor replay --explain`` says why the view shows what it shows.
+
+Versions (see CONSISTENCY.md "Versions"):
+
+* the version of an entry is its ctime, compared only within one inode;
+* a listed row showing another inode or kind at a name wins only if its
+  ``parent_ctime`` is at least the name version (for a directory: of its
+  whole subtree); a realtime row likewise;
+* a missing ``parent_ctime`` is an unknown version and never wins a
+  comparison it is needed for.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from fustor.core import LogicalClock
+from fustor.schema import DIR, FILE
+
+from .state import BlindSpots, Suspects, Tombstones
+from .tree import BLIND, IMPLICIT, KNOWN, SKIPPED, SUSPECT, DirNode, Node, Tree
+
+NO_VERSION = float("-inf")
+
+Trace = Callable[[str, str, str, str], None]  # (path, source, decision, reason)
+
+
+class ListingContext:
+    """What one listing (a snapshot, an audit, a scan job) has bound so far.
+
+    C3: a row under a tombstoned directory passes only if the *same* listing
+    bound that directory's name after the delete. ``passed`` maps each
+    tombstoned path this listing re-bound to the version it bound it at.
+    """
+
+    __slots__ = ("passed", "limit")
+
+    def __init__(self, limit: int = 0) -> None:
+        self.passed: dict[str, float] = {}
+        self.limit = limit  # 0: unbounded; else keep only the most recent entries
+
+    def bind(self, path: str, version: float) -> None:
+        passed = self.passed
+        if self.limit and len(passed) >= self.limit and path not in passed:
+            del passed[next(iter(passed))]
+        if version > passed.get(path, NO_VERSION):
+            passed[path] = version
+
+
+class Arbitrator:
+    def __init__(
+        self,
+        tree: Tree,
+        tombstones: Tombstones,
+        suspects: Suspects,
+        blind: BlindSpots,
+        logical: LogicalClock,
+        clock: Any,
+        hot_threshold: float,
+    ) -> None:
+        self.tree = tree
+        self.tombstones = tombstones
+        self.suspects = suspects
+        self.blind = blind
+        self.logical = logical
+        self.clock = clock
+        self.hot = hot_threshold
+        self.trace: Trace | None = None
+        self.counters: dict[str, int] = {}
+
+    # --- small shared pieces -------------------------------------------
+
+    def _drop(self, path: str, source: str, reason: str) -> None:
+        counters = self.counters
+        counters[reason] = counters.get(reason, 0) + 1
+        if self.trace is not None:
+            self.trace(path, source, "drop", reason)
+
+    def _note(self, path: str, source: str, decision: str, reason: str) -> None:
+        if self.trace is not None:
+            self.trace(path, source, decision, reason)
+
+    def remove_subtree(self, node: Node) -> list[Node]:
+        """Detach ``node`` and clear every mark of what was removed (C2: every removal)."""
+        tree = self.tree
+        tree.detach(node)
+        removed = tree.discard_subtree(node)
+        suspects, additions = self.suspects, self.blind.additions
+        for n in removed:
+            if n.flags & SUSPECT:
+                suspects.remove(n)
+            if n.flags & BLIND:
+                additions.discard(n)
+        return removed
+
+    def mark_suspect(self, node: Node, life: float) -> None:
+        now = self.clock.monotonic()
+        self.suspects.mark(node, now + life, node.mtime, node.size, now)
+        self.tree.set_flag(node, SUSPECT, True)
+
+    def clear_suspect(self, node: Node) -> None:
+        if node.flags & SUSPECT:
+            self.suspects.remove(node)
+            self.tree.set_flag(node, SUSPECT, False)
+
+    def set_blind_addition(self, node: Node, on: bool) -> None:
+        if self.tree.set_flag(node, BLIND, on):
+            if on:
+                self.blind.additions.add(node)
+            else:
+                self.blind.additions.discard(node)
+
+    def _hot_life(self, mtime: float, watermark: float) -> float | None:
+        """Remaining suspect life of a listed file (C4), or ``None`` when it is not hot."""
+        hot = self.hot
+        age = watermark - mtime
+        if age >= hot:
+            return None
+        return min(max(hot - age, 1.0), hot)
+
+    def _evidence(self, node: Node, mtime: Any, size: Any) -> None:
+        """Fresh evidence about a suspect (C9): the same mtime and size as recorded."""
+        entry = self.suspects.get(node)
+        if entry is not None and entry.mtime == mtime and entry.size == (size or 0):
+            entry.evidence = True
+
+    @staticmethod
+    def _max_name_ver(node: Node) -> float:
+        best = node.name_ver
+        if node.is_dir:
+            stack = list(node.children.values())  # type: ignore[attr-defined]
+            while stack:
+                n = stack.pop()
+                if n.name_ver > best:
+                    best = n.name_ver
+                if n.is_dir:
+                    stack.extend(n.children.values())  # type: ignore[attr-defined]
+        return best
+
+    @staticmethod
+    def _max_ctime(node: Node) -> float:
+        best = node.ctime
+        if node.is_dir:
+            stack = list(node.children.values())  # type: ignore[attr-defined]
+            while stack:
+                n = stack.pop()
+                if n.ctime > best:
+                    best = n.ctime
+                if n.is_dir:
+                    stack.extend(n.children.values())  # type: ignore[attr-defined]
+        return best
+
+    @staticmethod
+    def _is_newer(node: Node, row: dict) -> bool:
+        """Same inode: is the row a newer state than the node (by version)?"""
+        if node.flags & IMPLICIT:
+            return True
+        ctime = row["ctime"]
+        if ctime > node.ctime:
+            return True
+        if ctime < node.ctime:
+            return False
+        if row["mtime"] != node.mtime:
+            return True
+        return not node.is_dir and (row["size"] or 0) != node.size
+
+    @staticmethod
+    def _same_identity(node: Node, row: dict) -> bool:
+        if node.flags & IMPLICIT:
+            return row["kind"] == DIR
+        if row["kind"] != node.kind:
+            return False
+        ino = row["inode"]
+        return ino is None or node.ino is None or ino == node.ino
+
+    def _tomb_passes_realtime(self, row: dict, covering: list) -> bool:
+        ctime = row["ctime"]
+        if ctime is None:
+            return False
+        ino = row["inode"]
+        for _, t in covering:
+            if ctime > t.stamp or (ctime == t.stamp and ino is not None and ino != t.ino):
+                continue
+            return False
+        return True
+
+    @staticmethod
+    def _tomb_passes_listed(path: str, row: dict, covering: list, ctx: ListingContext | None) -> bool:
+        """C3 for a listed row: each tombstone at ``path`` or above must be passed.
+
+        The row's own tombstone passes by the listing's ``parent_ctime``. One
+        above passes if this listing re-bound some tombstoned path at or
+        above it after that tombstone's stamp.
+        """
+        pc = row["parent_ctime"]
+        if pc is None:
+            pc = NO_VERSION
+        passed = ctx.passed if ctx is not None else {}
+        for tpath, t in covering:
+            if tpath == path:
+                if pc > t.stamp or (pc == t.stamp and row["inode"] is not None and row["inode"] != t.ino):
+                    continue
+                return False
+            ok = False
+            for bpath, bver in passed.items():
+                if bver > t.stamp and (tpath == bpath or tpath.startswith(bpath + "/") or bpath == "/"):
+                    ok = True
+                    break
+            if not ok:
+                return False
+        return True
+
+    # --- realtime (C1, C2) ------------------------------------------------
+
+    def apply_realtime(self, rows: list[dict], deleting: bool, agent_now: float | None, scan_ctx: ListingContext) -> int:
+        applied = 0
+        for row in rows:
+            if deleting:
+                applied += self._realtime_delete(row)
+            elif row["parent_ino"] is not None:
+                # The scan of a directory the agent just saw appear: a listing (C1, C3).
+                applied += self._realtime_scan_row(row, scan_ctx)
+            else:
+                applied += self._realtime_upsert(row, agent_now, scan_ctx)
+        return applied
+
+    def _realtime_touch(self, node: Node, row: dict, now_wall: float) -> None:
+        """What every applied or confirming realtime row does to its node (C1, C11)."""
+        node.updated_at = now_wall
+        self.tree.set_flag(node, KNOWN, True)
+        ctime, pc = row["ctime"], row["parent_ctime"]
+        ver = ctime if pc is None or ctime >= pc else pc
+        if ver > node.rt_ver:
+            node.rt_ver = ver
+        if pc is not None and pc > node.name_ver:
+            node.name_ver = pc
+        if node.flags & BLIND:
+            self.set_blind_addition(node, False)
+
+    def _update_parent(self, parent: DirNode, row: dict) -> None:
+        pc = row["parent_ctime"]
+        if pc is not None and pc > parent.ctime:
+            pm = row["parent_mtime"]
+            self.tree.set_attrs(parent, 0, pm if pm is not None else parent.mtime, pc, parent.ino, parent.meta)
+
+    def _realtime_upsert(self, row: dict, agent_now: float | None, scan_ctx: ListingContext) -> int:
+        path = row["path"]
+        tree = self.tree
+        src = "realtime"
+        deletions = self.blind.deletions
+        if self.tombstones:
+            covering = self.tombstones.covering(path)
+            if covering and not self._tomb_passes_realtime(row, covering):
+                self._drop(path, src, "tombstone: not newer than the delete")
+                return 0
+        else:
+            covering = ()
+        parent = tree.ensure_dir(row["parent_path"])
+        if parent is None:
+            self._drop(path, src, "parent is a file in the view")
+            return 0
+        name = path[path.rfind("/") + 1 :]
+        node = parent.children.get(name)
+        now_wall = self.clock.wall()
+        kind = row["kind"]
+        if node is not None:
+            if self._same_identity(node, row):
+                if not self._is_newer(node, row):
+                    if row["ctime"] < node.ctime:
+                        self._drop(path, src, "older than the node: a lagging host")
+                        return 0
+                    # Equal: confirms the node and counts as complete or partial (C1).
+                    self._realtime_touch(node, row, now_wall)
+                    deletions.pop(path, None)
+                    self._realtime_suspect(node, row)
+                    self._update_parent(parent, row)
+                    self._note(path, src, "confirm", "equal to the node")
+                    return 1
+                tree.set_attrs(node, row["size"], row["mtime"], row["ctime"], row["inode"], tree.meta(row["mode"], row["uid"], row["gid"]))
+            else:
+                if not self._realtime_may_replace(node, row):
+                    self._drop(path, src, "another inode at the name with a newer name version")
+                    return 0
+                self._replace(parent, node, row)
+                node = None
+        if node is None:
+            node = tree.new_node(parent, name, kind, row["size"], row["mtime"], row["ctime"], row["inode"],
+                                 tree.meta(row["mode"], row["uid"], row["gid"]), KNOWN)
+        self._realtime_touch(node, row, now_wall)
+        deletions.pop(path, None)
+        self._realtime_suspect(node, row)
+        self._update_parent(parent, row)
+        if kind == FILE and agent_now is not None and row["mtime"] is not None:
+            self.logical.observe(row["mtime"], agent_now)
+        if kind == DIR and covering:
+            # The directory was re-created after its delete: a scan of it that
+            # follows (C1) binds it for the rows below.
+            scan_ctx.bind(path, row["parent_ctime"] if row["parent_ctime"] is not None else row["ctime"])
+        self._note(path, src, "apply", "realtime")
+        return 1
+
+    def _realtime_may_replace(self, node: Node, row: dict) -> bool:
+        pc = row["parent_ctime"]
+        if pc is None:
+            return False
+        if pc < self._max_name_ver(node):
+            return False
+        if node.is_dir and row["kind"] != DIR:
+            # Turning a directory into a file: newer than all of its subtree (C1).
+            return row["ctime"] > self._max_ctime(node)
+        return True
+
+    def _replace(self, parent: DirNode, node: Node, row: dict) -> None:
+        """Another inode took the name: the old one (and its subtree) is gone."""
+        path = self.tree.path_of(node)
+        pc = row["parent_ctime"]
+        stamp = pc if pc is not None else row["ctime"]
+        self.remove_subtree(node)
+        self.tombstones.record(path, stamp, node.ino, self.clock.wall())
+
+    def _realtime_suspect(self, node: Node, row: dict) -> None:
+        if node.kind != FILE:
+            return
+        atomic = row["is_atomic_write"]
+        if atomic:
+            self.clear_suspect(node)
+        else:
+            self.mark_suspect(node, self.hot)
+
+    def _realtime_delete(self, row: dict) -> int:
+        path = row["path"]
+        src = "realtime"
+        tree = self.tree
+        now_wall = self.clock.wall()
+        stamp = row["parent_ctime"]
+        if stamp is None:
+            stamp = self.logical.watermark()
+        node = tree.lookup(path) if path != "/" else None
+        self.blind.deletions.pop(path, None)
+        ino = row["inode"]
+        if ino is None and node is not None:
+            ino = node.ino
+        self.tombstones.record(path, stamp, ino, now_wall)
+        if node is None:
+            self._note(path, src, "tombstone", "delete of a path the view does not hold")
+            return 1
+        if self._max_ctime(node) > stamp:
+            self._note(path, src, "keep", "re-created after this delete (newer version in the subtree)")
+            return 1
+        parent = node.parent
+        self.remove_subtree(node)
+        if parent is not None:
+            self._update_parent(parent, row)
+        self._note(path, src, "delete", "realtime delete")
+        return 1
+
+    def _realtime_scan_row(self, row: dict, ctx: ListingContext) -> int:
+        """A row of the agent's scan of a new directory: realtime authority, listing rules."""
+        return self._listed(row, "realtime", ctx, None, None, self.logical.watermark())
+
+    # --- listings: snapshot, audit, on-demand (C3, C4, C5) ---------------
+
+    def apply_listed(self, rows: list[dict], source: str, ctx: ListingContext, audit: Any = None) -> int:
+        watermark = self.logical.watermark()
+        applied = 0
+        for row in rows:
+            applied += self._listed(row, source, ctx, audit, None, watermark)
+        return applied
+
+    def _listed(self, row: dict, source: str, ctx: ListingContext, audit: Any, _unused: Any, watermark: float) -> int:
+        path = row["path"]
+        tree = self.tree
+        skipped = row["audit_skipped"] if audit is not None else None
+        ppath = row["parent_path"]
+        name = path[path.rfind("/") + 1 :]
+        if path == "/":
+            parent = None
+            node: Node | None = tree.root
+        else:
+            found = tree.find_dir(ppath)
+            if found is False:
+                self._drop(path, source, "listed under a path the view holds as a file")
+                return 0
+            parent = found  # type: ignore[assignment]
+            node = parent.children.get(name) if parent is not None else None  # type: ignore[union-attr]
+            if parent is not None and row["parent_ino"] is not None and parent.ino is not None and not parent.flags & IMPLICIT and parent.ino != row["parent_ino"]:
+                if node is not None and audit is not None:
+                    node.seen = audit
+                self._drop(path, source, "listed in another directory than the view holds there")
+                return 0
+        if audit is not None and node is not None:
+            node.seen = audit
+        pc = row["parent_ctime"]
+        if pc is None:
+            pc = NO_VERSION
+        tombs = self.tombstones
+        if tombs:
+            covering = tombs.covering(path)
+            if covering:
+                if not self._tomb_passes_listed(path, row, covering, ctx):
+                    self._drop(path, source, "tombstone: the listing did not bind the name after the delete")
+                    return 0
+                if row["kind"] == DIR:
+                    for tpath, t in covering:
+                        if tpath == path:
+                            ctx.bind(path, pc)
+        if audit is not None:
+            self.blind.deletions.pop(path, None)
+            if skipped is False and row["kind"] == DIR:
+                audit.complete(path, row)
+        if node is not None:
+            if node is tree.root or self._same_identity(node, row):
+                if skipped:
+                    node.flags |= SKIPPED
+                elif skipped is False and node.is_dir:
+                    node.flags &= ~SKIPPED
+                if not self._is_newer(node, row):
+                    if node.flags & SUSPECT:
+                        self._evidence(node, row["mtime"], row["size"])
+                    if pc > node.name_ver:
+                        node.name_ver = pc
+                    self._note(path, source, "keep", "the node is as new or newer")
+                    return 0
+                tree.set_attrs(node, row["size"], row["mtime"], row["ctime"], row["inode"], tree.meta(row["mode"], row["uid"], row["gid"]))
+                self._after_listed_write(node, row, source, pc, watermark, changed=True)
+                self._note(path, source, "apply", "newer version of the same inode")
+                return 1
+            if skipped:
+                self._drop(path, source, "a silent-directory marker never replaces another kind")
+                return 0
+            if pc < self._max_name_ver(node):
+                self._drop(path, source, "another inode at the name; the listing predates its binding")
+                return 0
+            self._replace(parent, node, row)  # type: ignore[arg-type]
+        else:
+            if parent is not None and not parent.flags & IMPLICIT and parent.ctime > pc:
+                self._drop(path, source, "the parent in the view is newer than the listing")
+                return 0
+            if parent is None:
+                parent = tree.ensure_dir(ppath)
+                if parent is None:
+                    self._drop(path, source, "listed under a path the view holds as a file")
+                    return 0
+        known = KNOWN if source in ("snapshot", "realtime") else 0
+        node = tree.new_node(parent, name, row["kind"], row["size"], row["mtime"], row["ctime"], row["inode"],  # type: ignore[arg-type]
+                             tree.meta(row["mode"], row["uid"], row["gid"]), known | (SKIPPED if skipped else 0))
+        if audit is not None:
+            node.seen = audit
+        self._after_listed_write(node, row, source, pc, watermark, changed=True)
+        self._note(path, source, "apply", "new entry")
+        return 1
+
+    def _after_listed_write(self, node: Node, row: dict, source: str, pc: float, watermark: float, changed: bool) -> None:
+        if pc > node.name_ver:
+            node.name_ver = pc
+        if source == "realtime":
+            # The new-directory scan: realtime authority (C1), rows not atomic.
+            node.updated_at = self.clock.wall()
+            self.tree.set_flag(node, KNOWN, True)
+            ver = row["ctime"] if row["ctime"] >= pc else pc
+            if ver > node.rt_ver:
+                node.rt_ver = ver
+            if node.flags & BLIND:
+                self.set_blind_addition(node, False)
+            self.blind.deletions.pop(self.tree.path_of(node), None)
+            if node.kind == FILE:
+                self.mark_suspect(node, self.hot)
+            return
+        if source == "snapshot":
+            self.tree.set_flag(node, KNOWN, True)
+        elif changed:  # audit, on_demand: seen by a scan, not a watch (C5, C4)
+            self.tree.set_flag(node, KNOWN, False)
+            self.set_blind_addition(node, True)
+        if node.kind == FILE:
+            life = self._hot_life(node.mtime, watermark)
+            if life is not None:
+                entry = self.suspects.get(node)
+                if entry is None or entry.mtime != node.mtime or entry.size != node.size:
+                    self.mark_suspect(node, life)
+                else:
+                    entry.evidence = True
