@@ -36,9 +36,6 @@ class SchemaMismatchError(FustorError):
     code = "schema_mismatch"
 
 
-    code = "bad_path"
-
-
 class NotFoundError(FustorError):
     """A queried path, view or object that does not exist."""
 

@@ -5,7 +5,7 @@ A key is relative to the source's root, starts with ``/`` and never contains
 may contain newlines; a key must still be valid text (it travels in JSON) and
 must map back to the exact bytes. So each component is escaped reversibly:
 ``\\`` becomes ``\\\\``, control characters become ``\\n``, ``\\t``, ``\\r`` or
-``\\xNN``, and bytes that are not UTF-8 become ``\\xNN``. Ordinary names are
+``\\xNN`` (C1 controls ``\\u00NN``), and bytes that are not UTF-8 become ``\\xNN``. Ordinary names are
 unchanged, so the common case costs nothing.
 """
 
@@ -16,9 +16,9 @@ import re
 
 ROOT = "/"
 
-_NEEDS_ESCAPE = re.compile(r"[\\\x00-\x1f\x7f\udc80-\udcff]")
+_NEEDS_ESCAPE = re.compile(r"[\\\x00-\x1f\x7f-\x9f\udc80-\udcff]")
 _SIMPLE = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
-_UNESCAPE = re.compile(r"\\(\\|n|t|r|x[0-9a-fA-F]{2})")
+_UNESCAPE = re.compile(r"\\(\\|n|t|r|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})")
 
 
 class PathError(ValueError):
@@ -35,6 +35,8 @@ def _escape_char(match: re.Match[str]) -> str:
     code = ord(ch)
     if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, kept by surrogateescape
         return f"\\x{code - 0xDC00:02x}"
+    if code >= 0x80:  # a C1 control character (valid UTF-8, two bytes)
+        return f"\\u{code:04x}"
     return f"\\x{code:02x}"
 
 
@@ -62,6 +64,8 @@ def unescape_name(name: str) -> bytes:
             out += b"\t"
         elif token == "r":
             out += b"\r"
+        elif token[0] == "u":
+            out += chr(int(token[1:], 16)).encode("utf-8", "surrogateescape")
         else:
             out.append(int(token[1:], 16))
         pos = match.end()
@@ -110,10 +114,26 @@ def is_normalized(path: object) -> bool:
         return True
     if path.endswith("/") or "//" in path or "\x00" in path:
         return False
+    check_escapes = "\\" in path or _NEEDS_ESCAPE.search(path) is not None
     for comp in path[1:].split("/"):
         if comp in (".", ".."):
             return False
+        if check_escapes and not _is_canonical(comp):
+            return False
     return True
+
+
+def _is_canonical(comp: str) -> bool:
+    """Whether ``comp`` is exactly what :func:`escape_name` makes of some name.
+
+    Refuses escapes ``escape_name`` never produces (``\\x2f``, ``\\x2e\\x2e``,
+    ``\\x41``, a lone backslash, a raw control character): they would name
+    ``/``, ``..`` or a second key for one entry.
+    """
+    raw = unescape_name(comp)
+    if raw in (b"", b".", b"..") or b"/" in raw or b"\x00" in raw:
+        return False
+    return escape_name(raw) == comp
 
 
 def check_key(path: object) -> str:

@@ -202,10 +202,8 @@ class Arbitrator:
             pc = NO_VERSION
         passed = ctx.passed if ctx is not None else {}
         for tpath, t in covering:
-            if tpath == path:
-                if pc > t.stamp or (pc == t.stamp and row["inode"] is not None and row["inode"] != t.ino):
-                    continue
-                return False
+            if tpath == path and (pc > t.stamp or (pc == t.stamp and row["inode"] is not None and row["inode"] != t.ino)):
+                continue
             ok = False
             for bpath, bver in passed.items():
                 if bver > t.stamp and (tpath == bpath or tpath.startswith(bpath + "/") or bpath == "/"):
@@ -427,7 +425,7 @@ class Arbitrator:
                     self._note(path, source, "keep", "the node is as new or newer")
                     return 0
                 tree.set_attrs(node, row["size"], row["mtime"], row["ctime"], row["inode"], tree.meta(row["mode"], row["uid"], row["gid"]))
-                self._after_listed_write(node, row, source, pc, watermark, changed=True)
+                self._after_listed_write(node, row, source, pc, watermark, new=False)
                 self._note(path, source, "apply", "newer version of the same inode")
                 return 1
             if skipped:
@@ -451,11 +449,12 @@ class Arbitrator:
                              tree.meta(row["mode"], row["uid"], row["gid"]), known | (SKIPPED if skipped else 0))
         if audit is not None:
             node.seen = audit
-        self._after_listed_write(node, row, source, pc, watermark, changed=True)
+        self._after_listed_write(node, row, source, pc, watermark, new=True)
         self._note(path, source, "apply", "new entry")
         return 1
 
-    def _after_listed_write(self, node: Node, row: dict, source: str, pc: float, watermark: float, changed: bool) -> None:
+    def _after_listed_write(self, node: Node, row: dict, source: str, pc: float, watermark: float, new: bool) -> None:
+        changed = True
         if pc > node.name_ver:
             node.name_ver = pc
         if source == "realtime":
@@ -473,7 +472,10 @@ class Arbitrator:
             return
         if source == "snapshot":
             self.tree.set_flag(node, KNOWN, True)
-        elif changed:  # audit, on_demand: seen by a scan, not a watch (C5, C4)
+        elif changed and (not node.is_dir or new):
+            # audit, on_demand: seen by a scan, not a watch (C5, C4). A directory
+            # that merely changed is explained by its children's rows; marking
+            # it too would count one unseen file twice (docs/view-engine.md).
             self.tree.set_flag(node, KNOWN, False)
             self.set_blind_addition(node, True)
         if node.kind == FILE:
