@@ -85,6 +85,14 @@ class FSView:
         if run is not None and run.session_id != session_id:
             self.audits.abandon("the leader changed")
 
+    def reconfigure(self, config: FSViewConfig) -> None:
+        """Apply new settings without dropping state (a reload of a changed view config)."""
+        self.config = config
+        self.arbitrator.hot = config.hot_file_threshold
+        if config.skew_window != self.logical._window:
+            self.logical = LogicalClock(self.clock.wall, config.skew_window)
+            self.arbitrator.logical = self.logical
+
     def reset(self) -> None:
         sessions = self.sessions
         self._build()

@@ -1,0 +1,95 @@
+"""Running fusion as a process: config home, listeners, signals, state file."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import os
+import signal
+from pathlib import Path
+
+from fustor.core import ConfigError
+from fustor.transport.server import Listeners
+
+from .config import load_fusion_config
+from .service import SERVER_NAME, FusionService
+
+log = logging.getLogger("fustor.fusion")
+
+STATE_FILE = "fusion.state.json"
+PID_FILE = "fusion.pid"
+LOG_FILE = "fusion.log"
+
+
+def _tune_gc() -> None:
+    # The view holds millions of long-lived nodes; they free by reference
+    # counting (the tree breaks its own cycles), so the cyclic collector only
+    # costs pauses. Run it rarely, and freeze what exists after start-up.
+    gc.set_threshold(50_000, 50, 100)
+    gc.freeze()
+
+
+def write_state(home: Path, listeners: Listeners) -> None:
+    state = {"pid": os.getpid(), "server": SERVER_NAME, "receivers": listeners.urls()}
+    tmp = home / (STATE_FILE + ".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    os.replace(tmp, home / STATE_FILE)
+
+
+def read_state(home: Path) -> dict | None:
+    try:
+        return json.loads((home / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+async def serve_fusion(home: Path, stop: asyncio.Event | None = None) -> None:
+    config = load_fusion_config(home)
+    for w in config.warnings:
+        log.warning(w)
+    service = FusionService(config)
+    listeners = Listeners(service, SERVER_NAME)
+    service.listeners = listeners
+    await service.start()
+    await listeners.start(config.receivers.receivers)
+    _tune_gc()
+    write_state(home, listeners)
+    for name, url in listeners.urls().items():
+        print(f"fusion: receiver {name} listening on {url}", flush=True)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    reload_requested = asyncio.Event()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, reload_requested.set)
+    except (NotImplementedError, RuntimeError):
+        pass
+
+    async def reloader() -> None:
+        while True:
+            await reload_requested.wait()
+            reload_requested.clear()
+            try:
+                result = await service.reload()
+                write_state(home, listeners)
+                print(f"fusion: reloaded {json.dumps(result)}", flush=True)
+            except ConfigError as exc:
+                log.error("reload refused, the running config stays: %s", exc.message)
+
+    reload_task = loop.create_task(reloader())
+    try:
+        await stop.wait()
+    finally:
+        reload_task.cancel()
+        await listeners.close()
+        await service.stop()
+        try:
+            (home / STATE_FILE).unlink()
+        except OSError:
+            pass

@@ -1,0 +1,192 @@
+"""The websocket adapter: receivers listening for both planes.
+
+Each receiver serves ``/api/v1/pipe`` (agents) and ``/api/v1/control``
+(console, CLI, scripts). A connection's frames go to a
+:class:`~fustor.transport.protocol.ServerProtocol`; data-plane requests are
+handled in order (their order is the session's order), control-plane
+requests concurrently (a slow force-real-time query must not hold up the
+next keypress of the console).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Response
+
+from . import wire
+from .protocol import ServerProtocol
+
+log = logging.getLogger("fustor.transport.server")
+
+_PLANES = {wire.PIPE_PATH: "pipe", wire.CONTROL_PATH: "control"}
+_CONTROL_CONCURRENCY = 32
+
+
+class WebSocketPeer:
+    def __init__(self, ws: ServerConnection, plane: str) -> None:
+        self.ws = ws
+        self.plane = plane
+        remote = ws.remote_address
+        self.remote = f"{remote[0]}:{remote[1]}" if remote else "?"
+        self.access: str | None = None
+        self.grants: frozenset[str] = frozenset()
+        self.state: dict[str, Any] = {}
+        self.gone = False
+        self._out: asyncio.Queue[str | None] = asyncio.Queue()
+        self._close: tuple[int, str] | None = None
+
+    def send(self, msg: dict[str, Any]) -> None:
+        if not self.gone:
+            self._out.put_nowait(wire.encode(msg))
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.gone and self._close is None:
+            self._close = (code, reason)
+            self._out.put_nowait(None)
+
+    async def writer(self) -> None:
+        try:
+            while True:
+                frame = await self._out.get()
+                if frame is None:
+                    code, reason = self._close or (1000, "")
+                    await self.ws.close(code, reason)
+                    return
+                await self.ws.send(frame)
+        except ConnectionClosed:
+            return
+
+
+class Listeners:
+    """The running websocket servers, one per receiver."""
+
+    def __init__(self, service: Any, server_name: str) -> None:
+        self.service = service
+        self.server_name = server_name
+        self._servers: dict[str, tuple[Server, Any]] = {}
+
+    def port_of(self, name: str) -> int | None:
+        entry = self._servers.get(name)
+        if entry is None:
+            return None
+        for sock in entry[0].sockets:
+            return sock.getsockname()[1]
+        return None
+
+    def urls(self) -> dict[str, str]:
+        out = {}
+        for name, (_, cfg) in self._servers.items():
+            scheme = "wss" if cfg.tls else "ws"
+            host = cfg.bind if ":" not in cfg.bind else f"[{cfg.bind}]"
+            out[name] = f"{scheme}://{host}:{self.port_of(name)}"
+        return out
+
+    async def start(self, receivers: dict[str, Any]) -> None:
+        for name, cfg in receivers.items():
+            await self._start_one(name, cfg)
+
+    async def _start_one(self, name: str, cfg: Any) -> None:
+        ctx = None
+        if cfg.tls is not None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(cfg.tls.cert, cfg.tls.key)
+        server = await serve(
+            self._handle,
+            cfg.bind,
+            cfg.port,
+            ssl=ctx,
+            compression=None,
+            max_size=wire.MAX_FRAME,
+            max_queue=64,
+            process_request=self._route,
+            server_header=self.server_name,
+            ping_interval=20,
+            ping_timeout=60,
+        )
+        self._servers[name] = (server, cfg)
+        log.info("receiver %s listening on %s", name, self.urls()[name])
+
+    async def apply(self, receivers: dict[str, Any]) -> list[str]:
+        """Restart receivers whose bind, port or TLS changed; start new ones, stop removed ones."""
+        restarted = []
+        for name in list(self._servers):
+            if name not in receivers:
+                await self._stop_one(name)
+                restarted.append(name)
+        for name, cfg in receivers.items():
+            old = self._servers.get(name)
+            if old is not None and (old[1].bind, old[1].port, old[1].tls) == (cfg.bind, cfg.port, cfg.tls):
+                self._servers[name] = (old[0], cfg)
+                continue
+            if old is not None:
+                await self._stop_one(name)
+            await self._start_one(name, cfg)
+            restarted.append(name)
+        return restarted
+
+    async def _stop_one(self, name: str) -> None:
+        server, _ = self._servers.pop(name)
+        server.close()
+        await server.wait_closed()
+
+    async def close(self) -> None:
+        for name in list(self._servers):
+            await self._stop_one(name)
+
+    @staticmethod
+    def _route(connection: ServerConnection, request: Any) -> Response | None:
+        if request.path.split("?", 1)[0] not in _PLANES:
+            body = f"no such endpoint; use {wire.PIPE_PATH} or {wire.CONTROL_PATH}\n".encode()
+            return Response(404, "Not Found", Headers([("Content-Type", "text/plain")]), body)
+        return None
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        plane = _PLANES[ws.request.path.split("?", 1)[0]]
+        peer = WebSocketPeer(ws, plane)
+        proto = ServerProtocol(peer, self.service.authenticate, self.service.dispatch, self.server_name)
+        writer = asyncio.get_running_loop().create_task(peer.writer())
+        running: set[asyncio.Task] = set()
+        limit = asyncio.Semaphore(_CONTROL_CONCURRENCY)
+
+        async def concurrent(frame: Any) -> None:
+            async with limit:
+                await proto.receive(frame)
+
+        try:
+            try:
+                first = await asyncio.wait_for(ws.recv(), wire.HELLO_TIMEOUT)
+            except asyncio.TimeoutError:
+                await ws.close(1008, "hello_required")
+                return
+            await proto.receive(first)
+            async for frame in ws:
+                if proto.closed:
+                    break
+                if plane == "control" and proto.authenticated:
+                    task = asyncio.get_running_loop().create_task(concurrent(frame))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+                else:
+                    await proto.receive(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            peer.gone = True
+            for t in running:
+                t.cancel()
+            self.service.peer_gone(peer)
+            if proto.closed and peer._close is not None:
+                # Flush the error reply, then the policy close.
+                try:
+                    await asyncio.wait_for(writer, 2)
+                except (asyncio.TimeoutError, Exception):
+                    writer.cancel()
+            else:
+                writer.cancel()
