@@ -1,0 +1,9 @@
+"""source-fs: what an agent observes of a shared file tree."""
+
+from .audit import AuditWalker
+from .drift import CorrectedClock
+from .filters import PathFilter
+from .scanner import ScanErrors, Throttle, list_directory, stat_paths, walk_rows
+
+__all__ = ["AuditWalker", "CorrectedClock", "PathFilter", "ScanErrors", "Throttle", "list_directory",
+           "stat_paths", "walk_rows"]

@@ -1,0 +1,193 @@
+"""Listing directories and walking trees: the stat observations of an agent.
+
+A listing pairs a directory's entries with the directory version it really
+shows (CONSISTENCY.md "Versions"): the directory is statted before and after
+``readdir`` and read again when the two differ or when an entry's inode is
+not the one ``readdir`` gave. Symlinks are reported, never followed; sockets,
+devices and FIFOs are skipped. Errors (unreadable or vanished directories)
+are counted and reported, never raised out of a walk.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as _stat
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from fustor.schema import join, row_from_stat, to_local
+from fustor.schema.paths import escape_name
+
+from .filters import PathFilter
+
+_REREADS = 3
+
+
+@dataclass
+class ScanErrors:
+    """Problems met while scanning; a walk goes on past each of them."""
+
+    count: int = 0
+    recent: list[tuple[str, str]] = field(default_factory=list)
+
+    def add(self, key: str, exc: BaseException | str) -> None:
+        self.count += 1
+        msg = exc if isinstance(exc, str) else f"{type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}"
+        self.recent.append((key, msg))
+        del self.recent[:-50]
+
+
+@dataclass
+class Listing:
+    key: str
+    stat: os.stat_result  # the directory, as this listing saw it (after readdir)
+    entries: list[tuple[str, bytes, os.stat_result]]  # (key, local path, lstat)
+
+    def subdirs(self) -> list[tuple[str, bytes, os.stat_result]]:
+        return [e for e in self.entries if _stat.S_ISDIR(e[2].st_mode)]
+
+
+def list_directory(local: bytes, key: str, flt: PathFilter, errors: ScanErrors, stats: Callable[[int], None] | None = None) -> Listing | None:
+    """One consistent listing of a directory, or ``None`` (counted in ``errors``)."""
+    for _ in range(_REREADS):
+        try:
+            before = os.lstat(local)
+            if not _stat.S_ISDIR(before.st_mode):
+                return None
+            entries = []
+            unstable = False
+            with os.scandir(local) as it:
+                for entry in it:
+                    name = entry.name
+                    child_key = join(key, escape_name(name))
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        unstable = True  # vanished between readdir and stat
+                        continue
+                    except OSError as exc:
+                        errors.add(child_key, exc)
+                        continue
+                    if st.st_ino != entry.inode():
+                        unstable = True  # the name now points at another inode
+                    mode = st.st_mode
+                    is_dir = _stat.S_ISDIR(mode)
+                    if not (is_dir or _stat.S_ISREG(mode) or _stat.S_ISLNK(mode)):
+                        continue
+                    if flt and not flt.allows(child_key, is_dir):
+                        continue
+                    entries.append((child_key, entry.path, st))
+            after = os.lstat(local)
+            if stats is not None:
+                stats(len(entries) + 2)
+        except FileNotFoundError:
+            errors.add(key, "vanished while being listed")
+            return None
+        except OSError as exc:
+            errors.add(key, exc)
+            return None
+        if not unstable and (before.st_ctime_ns, before.st_mtime_ns, before.st_ino) == (
+            after.st_ctime_ns, after.st_mtime_ns, after.st_ino
+        ):
+            return Listing(key, after, entries)
+    # Still changing after a few reads: report what the last read saw, paired
+    # with the version statted after it (the view treats it as that version).
+    return Listing(key, after, entries)
+
+
+def listing_rows(listing: Listing, **extra) -> list[dict]:
+    dst = listing.stat
+    out = []
+    for key, _, st in listing.entries:
+        row = row_from_stat(key, st, dst, listed=True, **extra)
+        if row is not None:
+            out.append(row)
+    return out
+
+
+class Throttle:
+    """At most ``rate`` stats per second (0: unlimited), by sleeping the walking thread."""
+
+    def __init__(self, rate: float = 0) -> None:
+        self.rate = rate
+        self._start = time.monotonic()
+        self._count = 0
+
+    def __call__(self, n: int) -> None:
+        if not self.rate:
+            return
+        self._count += n
+        ahead = self._count / self.rate - (time.monotonic() - self._start)
+        if ahead > 0:
+            time.sleep(min(ahead, 1.0))
+
+
+def walk_rows(root: bytes, start_key: str, flt: PathFilter, errors: ScanErrors, batch: int = 1000,
+              throttle: Throttle | None = None, include_start: bool = True) -> Iterator[list[dict]]:
+    """Snapshot or on-demand walk from ``start_key``: batches of listed rows.
+
+    The start entry's own row comes first (listed in its parent), then every
+    directory's children in breadth-first order, so a directory's row always
+    precedes the rows below it.
+    """
+    out: list[dict] = []
+    start_local = to_local(start_key, root)
+    try:
+        st = os.lstat(start_local)
+    except OSError as exc:
+        errors.add(start_key, exc)
+        return
+    if include_start:
+        parent_key = start_key.rsplit("/", 1)[0] or "/"
+        try:
+            pst = os.lstat(to_local(parent_key, root)) if start_key != "/" else st
+        except OSError as exc:
+            errors.add(parent_key, exc)
+            pst = None
+        row = row_from_stat(start_key, st, pst, listed=True) if (start_key == "/" or flt.allows(start_key, _stat.S_ISDIR(st.st_mode))) else None
+        if row is not None:
+            out.append(row)
+    if not _stat.S_ISDIR(st.st_mode):
+        if out:
+            yield out
+        return
+    queue = deque([(start_key, start_local)])
+    while queue:
+        key, local = queue.popleft()
+        listing = list_directory(local, key, flt, errors, throttle)
+        if listing is None:
+            continue
+        out.extend(listing_rows(listing))
+        for child_key, child_local, _ in listing.subdirs():
+            queue.append((child_key, child_local))
+        while len(out) >= batch:
+            yield out[:batch]
+            out = out[batch:]
+    if out:
+        yield out
+
+
+def stat_paths(root: bytes, keys: list[str]) -> list[dict]:
+    """Sentinel answers (C10): ``{path, exists, kind, mtime, ctime, size, parent_ctime}``."""
+    from fustor.schema import kind_of_mode, parent_of
+
+    out = []
+    parents: dict[str, float | None] = {}
+    for key in keys:
+        pkey = parent_of(key)
+        if pkey not in parents:
+            try:
+                parents[pkey] = os.lstat(to_local(pkey, root)).st_ctime
+            except OSError:
+                parents[pkey] = None
+        try:
+            st = os.lstat(to_local(key, root))
+        except OSError:
+            out.append({"path": key, "exists": False, "kind": None, "mtime": None, "ctime": None, "size": None,
+                        "parent_ctime": parents[pkey]})
+            continue
+        out.append({"path": key, "exists": True, "kind": kind_of_mode(st.st_mode), "mtime": st.st_mtime,
+                    "ctime": st.st_ctime, "size": st.st_size, "parent_ctime": parents[pkey]})
+    return out
