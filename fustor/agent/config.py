@@ -56,6 +56,12 @@ class AgentFile(_Strict):
     agent_id: str | None = None
     control: AgentControl = Field(default_factory=AgentControl)
 
+    def control_listener(self):
+        """The control endpoint in the shape the websocket listeners take."""
+        from types import SimpleNamespace
+
+        return SimpleNamespace(bind=self.control.bind, port=self.control.port, tls=None)
+
 
 class SourceConfig(_Strict):
     driver: Literal["fs"] = "fs"

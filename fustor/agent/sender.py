@@ -1,0 +1,239 @@
+"""Senders: where an agent pipe's events go (the old "pushers").
+
+:class:`WebSocketSender` speaks the data plane to fusion: it numbers event
+batches per session, keeps every batch until fusion acknowledges it (an ack
+means *applied*), bounds how many are in flight (fusion's backpressure
+reaches the pipe as a wait here), and after a reconnect resends what is
+unacknowledged. :class:`EchoSender` prints events instead (debugging a
+source without fusion).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections import OrderedDict
+from typing import Any, Awaitable, Callable
+
+from fustor import __version__
+from fustor.client import Connection, ConnectionLost, RemoteError
+from fustor.schema import SCHEMA_NAME, SCHEMA_VERSION
+from fustor.transport.wire import Code
+
+log = logging.getLogger("fustor.agent.sender")
+
+PushHandler = Callable[[dict], Awaitable[None] | None]
+
+
+class SessionEnded(Exception):
+    """Fusion ended the session (or does not know it): open a new one at once."""
+
+
+class Sender:
+    """What an AgentPipe needs from a destination (SEED §3)."""
+
+    session_id: str | None = None
+    connected: bool = False
+
+    async def open_session(self, **info: Any) -> dict: ...
+    async def send(self, event: dict) -> None: ...
+    async def flush(self, timeout: float | None = None) -> bool: ...
+    async def request(self, op: str, **params: Any) -> dict: ...
+    async def close(self) -> None: ...
+
+    def stats(self) -> dict:
+        return {}
+
+
+class WebSocketSender(Sender):
+    def __init__(self, url: str, key: str, on_push: PushHandler, max_unacked: int = 64) -> None:
+        self.url = url
+        self.key = key
+        self.on_push = on_push
+        self.max_unacked = max_unacked
+        self.conn: Connection | None = None
+        self.session_id: str | None = None
+        self.seq = 0
+        self.unacked: OrderedDict[int, dict] = OrderedDict()
+        self._room = asyncio.Condition()
+        self.sent = 0
+        self.acked = 0
+        self.resent = 0
+        self.duplicates = 0
+        self.refused = 0
+        self.ended: asyncio.Event = asyncio.Event()
+        self.last_error: str | None = None
+
+    @property
+    def connected(self) -> bool:  # type: ignore[override]
+        return self.conn is not None and not self.conn.closed
+
+    async def connect(self) -> None:
+        if self.conn is not None:
+            await self.conn.abort()
+        self.conn = await Connection.open(self.url, self.key, plane="pipe", client=f"fustor-agent/{__version__}",
+                                          on_push=self.on_push)
+
+    async def open_session(self, **info: Any) -> dict:
+        """Open (or resume) the session; resends unacknowledged batches."""
+        assert self.conn is not None
+        self.ended = asyncio.Event()
+        reply = await self.conn.request("session.open", schema=SCHEMA_NAME, schema_version=SCHEMA_VERSION,
+                                        resume=self.session_id, **info)
+        pending = list(self.unacked.values())
+        if reply.get("resumed"):
+            last = reply.get("last_seq", 0)
+            pending = [m for s, m in self.unacked.items() if s > last]
+            for s in [s for s in self.unacked if s <= last]:
+                del self.unacked[s]
+                self.acked += 1
+        else:
+            self.seq = 0
+        self.session_id = reply["session_id"]
+        self.unacked.clear()
+        for msg in pending:
+            self.resent += 1
+            await self._submit(msg["event"])
+        return reply
+
+    async def _submit(self, event: dict) -> None:
+        assert self.conn is not None
+        self.seq += 1
+        seq = self.seq
+        self.unacked[seq] = {"seq": seq, "event": event}
+        fut = await self.conn.submit("events", session_id=self.session_id, seq=seq, event=event)
+        self.sent += 1
+        fut.add_done_callback(lambda f, seq=seq, sid=self.session_id: self._acked(sid, seq, f))
+
+    def _acked(self, session_id: str | None, seq: int, fut: asyncio.Future) -> None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is None:
+            if session_id == self.session_id and self.unacked.pop(seq, None) is not None:
+                self.acked += 1
+                if fut.result().get("duplicate"):
+                    self.duplicates += 1
+        elif isinstance(exc, RemoteError):
+            if exc.code in (Code.SESSION_ENDED, Code.SESSION_UNKNOWN, Code.SESSION_MISMATCH):
+                self.ended.set()
+            else:
+                # A refused batch would be refused again: drop it, loudly.
+                self.refused += 1
+                self.last_error = f"{exc.code}: {exc.message}"
+                log.error("fusion refused batch %d: %s", seq, self.last_error)
+                if session_id == self.session_id:
+                    self.unacked.pop(seq, None)
+        # ConnectionLost: the batch stays unacked and is resent after reconnect.
+        asyncio.get_running_loop().create_task(self._notify())
+
+    async def _notify(self) -> None:
+        async with self._room:
+            self._room.notify_all()
+
+    async def send(self, event: dict) -> None:
+        """Send one batch in order; waits while too many are unacknowledged."""
+        async with self._room:
+            await self._room.wait_for(lambda: len(self.unacked) < self.max_unacked or not self.connected)
+        if not self.connected:
+            raise ConnectionLost("not connected")
+        if self.ended.is_set():
+            raise SessionEnded(self.session_id)
+        await self._submit(event)
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every batch is acknowledged (or the timeout)."""
+        async def drained() -> None:
+            async with self._room:
+                await self._room.wait_for(lambda: not self.unacked or not self.connected)
+
+        try:
+            await asyncio.wait_for(drained(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return not self.unacked
+
+    async def request(self, op: str, **params: Any) -> dict:
+        if self.conn is None:
+            raise ConnectionLost("not connected")
+        try:
+            return await self.conn.request(op, session_id=self.session_id, **params)
+        except RemoteError as exc:
+            if exc.code in (Code.SESSION_ENDED, Code.SESSION_UNKNOWN, Code.SESSION_MISMATCH):
+                self.ended.set()
+                raise SessionEnded(exc.message) from None
+            raise
+
+    async def wait_lost(self) -> str:
+        """Until the connection is lost or the session ended; says which."""
+        assert self.conn is not None
+        lost = asyncio.ensure_future(self.conn.wait_closed())
+        ended = asyncio.ensure_future(self.ended.wait())
+        done, pending = await asyncio.wait({lost, ended}, return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
+            t.cancel()
+        await self._notify()
+        return "session_ended" if ended in done else "connection_lost"
+
+    async def close(self) -> None:
+        if self.conn is not None:
+            if self.session_id and self.connected:
+                try:
+                    await asyncio.wait_for(self.conn.request("session.close", session_id=self.session_id), 5)
+                except (RemoteError, ConnectionLost, asyncio.TimeoutError):
+                    pass
+            await self.conn.close()
+            self.conn = None
+
+    def stats(self) -> dict:
+        return {"sent": self.sent, "acked": self.acked, "unacked": len(self.unacked), "resent": self.resent,
+                "duplicates": self.duplicates, "refused": self.refused, "last_error": self.last_error}
+
+
+class EchoSender(Sender):
+    """Prints each event as a JSON line (the old pusher-echo)."""
+
+    def __init__(self, out: Any = None) -> None:
+        self.out = out or sys.stdout
+        self.session_id = "echo"
+        self.sent = 0
+
+    @property
+    def connected(self) -> bool:  # type: ignore[override]
+        return True
+
+    async def connect(self) -> None:
+        return None
+
+    async def open_session(self, **info: Any) -> dict:
+        return {"session_id": "echo", "timeout": 30.0, "views": {"echo": "leader"}, "intervals": {}, "last_seq": 0}
+
+    async def send(self, event: dict) -> None:
+        self.sent += 1
+        self.out.write(json.dumps(event, default=str) + "\n")
+        self.out.flush()
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        return True
+
+    async def request(self, op: str, **params: Any) -> dict:
+        if op == "audit.start":
+            return {"audit_id": "echo-audit"}
+        if op == "heartbeat":
+            return {"views": {"echo": "leader"}, "commands": []}
+        if op == "sentinel.tasks":
+            return {"paths": []}
+        self.out.write(json.dumps({"op": op, **params}, default=str) + "\n")
+        return {}
+
+    async def wait_lost(self) -> str:
+        await asyncio.Event().wait()
+        return "never"
+
+    async def close(self) -> None:
+        return None
+
+    def stats(self) -> dict:
+        return {"sent": self.sent}
