@@ -58,6 +58,7 @@ class ReceiverConfig(_Strict):
     port: int = Field(7700, ge=0, le=65535)
     tls: TLSConfig | None = None
     keys: list[DataKey] = Field(default_factory=list)
+    max_frame: int = Field(16 * 1024 * 1024, ge=64 * 1024, description="largest frame in bytes; bigger closes with 1009")
 
 
 class ControlConfig(_Strict):

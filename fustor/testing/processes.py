@@ -29,6 +29,7 @@ def make_fusion_home(
     pipes: dict[str, dict[str, Any]] | None = None,
     port: int = 0,
     extra_keys: dict[str, list[str]] | None = None,
+    max_frame: int | None = None,
 ) -> Path:
     """Write a fusion home: one receiver ``main`` on loopback, test keys, the given views and pipes.
 
@@ -42,7 +43,10 @@ def make_fusion_home(
     keys = {AGENT_KEY: sorted(pipes)}
     keys.update(extra_keys or {})
     lines = ["# written by fustor.testing.make_fusion_home", "receivers:", "  main:", "    bind: 127.0.0.1",
-             f"    port: {port}", "    keys:"]
+             f"    port: {port}"]
+    if max_frame:
+        lines.append(f"    max_frame: {max_frame}")
+    lines.append("    keys:")
     for key, allowed in keys.items():
         lines += [f"      - key: {key}", f"        pipes: [{', '.join(allowed)}]"]
     lines += ["control:", "  keys:", f"    - key: {READONLY_KEY}", "      access: readonly",

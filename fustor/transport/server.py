@@ -103,7 +103,7 @@ class Listeners:
             cfg.port,
             ssl=ctx,
             compression=None,
-            max_size=wire.MAX_FRAME,
+            max_size=getattr(cfg, "max_frame", wire.MAX_FRAME),
             max_queue=64,
             process_request=self._route,
             server_header=self.server_name,
@@ -122,7 +122,8 @@ class Listeners:
                 restarted.append(name)
         for name, cfg in receivers.items():
             old = self._servers.get(name)
-            if old is not None and (old[1].bind, old[1].port, old[1].tls) == (cfg.bind, cfg.port, cfg.tls):
+            if old is not None and (old[1].bind, old[1].port, old[1].tls, getattr(old[1], "max_frame", None)) == (
+                cfg.bind, cfg.port, cfg.tls, getattr(cfg, "max_frame", None)):
                 self._servers[name] = (old[0], cfg)
                 continue
             if old is not None:
