@@ -26,7 +26,7 @@ from fustor.core import (
     SystemClock,
     ValidationError,
 )
-from fustor.schema import RowError, is_compatible, validate_row
+from fustor.schema import RowError, is_compatible, validate_rows
 from fustor.transport import wire
 from fustor.transport.protocol import DEFERRED, Grant
 from fustor.transport.wire import Code, WireError
@@ -41,6 +41,9 @@ from .views import ViewRuntime
 log = logging.getLogger("fustor.fusion")
 
 SERVER_NAME = f"fustor-fusion/{__version__}"
+
+#: Rows applied between two yields to the event loop.
+_APPLY_SLICE = 250
 
 
 def _wire_error(exc: FustorError) -> WireError:
@@ -312,11 +315,9 @@ class FusionService:
         if not is_compatible(event.schema, event.schema_version):
             raise WireError(Code.SCHEMA_MISMATCH, f"views of pipe {s.pipe_id!r} take schema fs 1.x; got "
                             f"{event.schema!r} {event.schema_version!r}")
-        deleting = event.type.value == "delete"
         rows = event.rows
         try:
-            for row in rows:
-                validate_row(row, deleting=deleting)
+            validate_rows(rows, deleting=event.type.value == "delete")
         except RowError as exc:
             raise WireError(Code.BAD_ROW, str(exc)) from None
         if event.source is MessageSource.AUDIT and (s.audit_id is None or event.audit_id != s.audit_id):
@@ -335,7 +336,7 @@ class FusionService:
         pipe = self.pipes.get(s.pipe_id)
         kind = item.kind
         if kind == "events":
-            return self._apply_events(item, pipe)
+            return await self._apply_events(item, pipe)
         if kind == "snapshot.end":
             for v in pipe.view_ids:
                 rt = self.views[v]
@@ -359,32 +360,46 @@ class FusionService:
             return {}
         raise WireError(Code.INTERNAL, f"unknown queued item {kind}")
 
-    def _apply_events(self, item: Item, pipe: FusionPipe) -> dict:
+    async def _apply_events(self, item: Item, pipe: FusionPipe) -> dict:
         s, event = item.session, item.payload
         if s.closed:
             raise WireError(Code.SESSION_ENDED, f"session {s.session_id} ended before this batch was applied",
                             session_id=s.session_id)
-        applied = 0
         realtime = event.source is MessageSource.REALTIME
         audit = event.source is MessageSource.AUDIT
+        targets = []
         for v in pipe.view_ids:
             rt = self.views[v]
             if not realtime and rt.leadership.leader is not s:
                 continue
-            if audit:
-                view_audit = s.audit_views.get(v)
-                if view_audit is None:
-                    continue
-                event.audit_id = view_audit
-            try:
-                applied += rt.view.process_event(event, s.session_id)
-            except AuditError:
-                # The view abandoned this audit (watchdog, leader change): its rows are moot.
+            if audit and v not in s.audit_views:
                 continue
-            except SchemaMismatchError as exc:
-                raise WireError(Code.SCHEMA_MISMATCH, exc.message) from None
-            rt.events.add(len(event.rows))
-        n = len(event.rows)
+            targets.append(rt)
+        rows = event.rows
+        applied = 0
+        # Apply in slices, yielding between them: a query waits for one slice,
+        # not for a whole batch (docs/performance.md).
+        for start in range(0, len(rows), _APPLY_SLICE):
+            part = rows if len(rows) <= _APPLY_SLICE else rows[start:start + _APPLY_SLICE]
+            for rt in targets:
+                if audit:
+                    view_audit = s.audit_views.get(rt.view_id)
+                    if view_audit is None:
+                        continue
+                    event.audit_id = view_audit
+                sub = event if part is rows else EventBase(event.schema, event.schema_version, event.type, event.source,
+                                                           event.index, part, event.audit_id, event.job_id)
+                try:
+                    applied += rt.view.process_event(sub, s.session_id)
+                except AuditError:
+                    # The view abandoned this audit (watchdog, leader change): its rows are moot.
+                    continue
+                except SchemaMismatchError as exc:
+                    raise WireError(Code.SCHEMA_MISMATCH, exc.message) from None
+                rt.events.add(len(part))
+            if part is not rows and start + _APPLY_SLICE < len(rows):
+                await asyncio.sleep(0)
+        n = len(rows)
         s.events.add(n)
         pipe.events.add(n)
         pipe.rows_applied += n

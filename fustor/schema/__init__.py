@@ -14,6 +14,7 @@ from .fs import (
     make_row,
     row_from_stat,
     validate_row,
+    validate_rows,
 )
 from .paths import (
     ROOT,
@@ -35,5 +36,5 @@ __all__ = [
     "DIR", "FILE", "KINDS", "ROOT", "ROW_FIELDS", "SCHEMA_NAME", "SCHEMA_VERSION", "SYMLINK",
     "PathError", "RowError", "check_key", "display_path", "escape_name", "is_compatible",
     "is_normalized", "is_within", "join", "kind_of_mode", "make_row", "name_of",
-    "normalize_path", "parent_of", "row_from_stat", "to_local", "unescape_name", "validate_row",
+    "normalize_path", "parent_of", "row_from_stat", "to_local", "unescape_name", "validate_row", "validate_rows",
 ]  # fmt: skip
