@@ -215,8 +215,9 @@ class FusionService:
             peer.state.setdefault("sessions", set()).add(old.session_id)
             self._log("info", f"session {old.session_id} resumed by {old.agent_id}", session_id=old.session_id)
             pending, old.pending_commands = old.pending_commands, []
-            for cmd in pending:
-                peer.send(cmd)
+            loop = asyncio.get_running_loop()
+            for cmd in pending:  # after the reply, which the protocol sends when we return
+                loop.call_soon(peer.send, cmd)
             return self._open_reply(old, pipe, resumed=True)
         hint = msg.get("timeout_hint") or 0
         session = Session(
@@ -312,6 +313,8 @@ class FusionService:
             event = EventBase.from_dict(msg["event"])
         except ValidationError as exc:
             raise WireError(Code.INVALID, f"event: {exc.message}") from None
+        if event.type.value == "delete" and event.source is not MessageSource.REALTIME:
+            raise WireError(Code.INVALID, f"{event.source.value} events list what exists; deletes come only from realtime")
         if not is_compatible(event.schema, event.schema_version):
             raise WireError(Code.SCHEMA_MISMATCH, f"views of pipe {s.pipe_id!r} take schema fs 1.x; got "
                             f"{event.schema!r} {event.schema_version!r}")

@@ -22,6 +22,10 @@ DEFERRED = object()
 
 CLOSE_POLICY = 1008
 
+#: Errors that say the client sent something malformed; only these count
+#: towards the bound after which a connection is closed.
+_MALFORMED = frozenset((Code.BAD_JSON, Code.BAD_MESSAGE, Code.UNKNOWN_OP, Code.FORBIDDEN))
+
 
 class Peer(Protocol):
     """One connected client, as the application sees it."""
@@ -65,6 +69,8 @@ class ServerProtocol:
             self.closed = True
             self.peer.close(CLOSE_POLICY, err.code)
             return
+        if err.code not in _MALFORMED:
+            return  # an answer about state (not_found, not_ready ...) is not a bad message
         self.bad_messages += 1
         if self.bad_messages >= wire.MAX_BAD_MESSAGES:
             self.closed = True
