@@ -29,6 +29,8 @@ class AuditRun:
     started_mono: float
     #: (path, version the listing showed, inode) of each completely listed directory
     completed: list[tuple[str, float, int | None]] = field(default_factory=list)
+    #: nodes this audit reported (kept or dropped); C6 judges the others
+    seen: set = field(default_factory=set)
     rows_seen: int = 0
     dirs_listed: int = 0
     dirs_skipped: int = 0

@@ -158,6 +158,7 @@ class FSView:
             if ctx is None:
                 ctx = self._job_ctx[key] = ListingContext()
             n = arb.apply_listed(event.rows, "on_demand", ctx)
+        self.tree.flush()
         self.events_applied += 1
         self.rows_applied += len(event.rows)
         return n
@@ -213,7 +214,7 @@ class FSView:
                 continue
             judged += 1
             for child in list(d.children.values()):  # type: ignore[attr-defined]
-                if child.seen is run:
+                if child in run.seen:
                     continue
                 if child.updated_at > run.started_wall:  # (a)
                     spared["realtime_after_start"] += 1
@@ -254,10 +255,10 @@ class FSView:
     def sentinel_tasks(self, limit: int | None = None) -> list[str]:
         """Suspect paths for the leader to stat, longest-suspect first (C10)."""
         limit = limit or self.config.sentinel_batch
-        now = self.clock.wall()
+        now, now_mono = self.clock.wall(), self.clock.monotonic()
         out = []
         for node, entry in self.suspects.longest_first(limit):
-            entry.issued_at = now
+            entry.issued_at, entry.issued_mono = now, now_mono
             out.append(self.tree.path_of(node))
         return out
 
@@ -294,6 +295,14 @@ class FSView:
                 arb._note(path, "sentinel", "delete", "the sentinel found it gone")
                 continue
             if res.get("mtime") == node.mtime and res.get("size") == node.size:
+                if (entry.issued_mono or now_mono) - entry.recorded_at < self.config.sentinel_interval / 2:
+                    # Unchanged only since moments before the task (an append in progress between two
+                    # writes): fresh evidence for C9, not proof of a finished write. The next round, or
+                    # the expiry, clears it if it stays unchanged.
+                    arb._evidence(node, node.mtime, node.size)
+                    out["ignored"] += 1
+                    arb._note(path, "sentinel", "keep", "unchanged only for moments: evidence, not a clearance")
+                    continue
                 arb.clear_suspect(node)
                 out["cleared"] += 1
                 arb._note(path, "sentinel", "clear", "unchanged")
