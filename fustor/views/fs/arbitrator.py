@@ -17,13 +17,16 @@ Versions (see CONSISTENCY.md "Versions"):
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable
 
 from fustor.core import LogicalClock
-from fustor.schema import DIR, FILE
+from fustor.schema import DIR, FILE, SYMLINK
 
 from .state import BlindSpots, Suspects, Tombstones
-from .tree import BLIND, IMPLICIT, KNOWN, SKIPPED, SUSPECT, DirNode, Node, Tree
+from .tree import BLIND, IMPLICIT, KNOWN, SKIPPED, SUSPECT, DirNode, Node, SymlinkNode, Tree
+
+_intern = sys.intern
 
 NO_VERSION = float("-inf")
 
@@ -35,21 +38,26 @@ class ListingContext:
 
     C3: a row under a tombstoned directory passes only if the *same* listing
     bound that directory's name after the delete. ``passed`` maps each
-    tombstoned path this listing re-bound to the version it bound it at.
+    tombstoned path this listing re-bound to the version it bound it at, and
+    ``inos`` to the inode it bound there (a binding at a tombstone's own
+    version passes it when it shows another inode).
     """
 
-    __slots__ = ("passed", "limit")
+    __slots__ = ("passed", "inos", "limit")
 
     def __init__(self, limit: int = 0) -> None:
         self.passed: dict[str, float] = {}
+        self.inos: dict[str, int | None] = {}
         self.limit = limit  # 0: unbounded; else keep only the most recent entries
 
-    def bind(self, path: str, version: float) -> None:
+    def bind(self, path: str, version: float, ino: int | None = None) -> None:
         passed = self.passed
         if self.limit and len(passed) >= self.limit and path not in passed:
+            self.inos.pop(next(iter(passed)), None)
             del passed[next(iter(passed))]
         if version > passed.get(path, NO_VERSION):
             passed[path] = version
+            self.inos[path] = ino
 
 
 class Arbitrator:
@@ -193,25 +201,54 @@ class Arbitrator:
     def _tomb_passes_listed(path: str, row: dict, covering: list, ctx: ListingContext | None) -> bool:
         """C3 for a listed row: each tombstone at ``path`` or above must be passed.
 
-        The row's own tombstone passes by the listing's ``parent_ctime``. One
-        above passes if this listing re-bound some tombstoned path at or
-        above it after that tombstone's stamp.
+        The row's own tombstone passes by the listing's ``parent_ctime``. A
+        tombstone at P passes if this listing bound P after the delete (a
+        greater version, or an equal one with another inode), whether it
+        bound P before or after the tombstone was recorded. A tombstone below
+        such a P passes too if it is not newer than P's own (it dates from P's
+        previous life; a newer one is a delete inside the new P and must be
+        passed on its own). See docs/view-engine.md.
         """
         pc = row["parent_ctime"]
         if pc is None:
             pc = NO_VERSION
         passed = ctx.passed if ctx is not None else {}
+        inos = ctx.inos if ctx is not None else {}
+        by_path = dict(covering) if len(covering) > 1 else None
         for tpath, t in covering:
             if tpath == path and (pc > t.stamp or (pc == t.stamp and row["inode"] is not None and row["inode"] != t.ino)):
                 continue
             ok = False
-            for bpath, bver in passed.items():
-                if bver > t.stamp and (tpath == bpath or tpath.startswith(bpath + "/") or bpath == "/"):
-                    ok = True
+            bpath = tpath
+            while passed:
+                bver = passed.get(bpath)
+                if bver is not None:
+                    b = t if bpath == tpath else (by_path.get(bpath) if by_path else None)
+                    if b is not None and b.stamp >= t.stamp and (
+                        bver > b.stamp or (bver == b.stamp and inos.get(bpath) is not None and inos[bpath] != b.ino)
+                    ):
+                        ok = True
+                        break
+                if bpath == "/":
                     break
+                bpath = bpath[: bpath.rfind("/")] or "/"
             if not ok:
                 return False
         return True
+
+    @staticmethod
+    def _bind_scan(ctx: ListingContext, path: str, row: dict, covering) -> None:
+        """A realtime directory row anchors the agent's scan of it (C1, C3).
+
+        The scan bound the path, and every tombstoned path above it that the
+        row passed, at the version the row proves (its ctime or its parent's).
+        """
+        pc, ctime = row["parent_ctime"], row["ctime"]
+        ver = ctime if pc is None or ctime >= pc else pc
+        ctx.bind(path, ver, row["inode"])
+        for tpath, _ in covering:
+            if tpath != path:
+                ctx.bind(tpath, ver)
 
     # --- realtime (C1, C2) ------------------------------------------------
 
@@ -260,8 +297,10 @@ class Arbitrator:
             covering = ()
         parent = tree.ensure_dir(row["parent_path"])
         if parent is None:
-            self._drop(path, src, "parent is a file in the view")
-            return 0
+            parent = self._realtime_unblock(row)
+            if parent is None:
+                self._drop(path, src, "parent is a file in the view")
+                return 0
         name = path[path.rfind("/") + 1 :]
         node = parent.children.get(name)
         now_wall = self.clock.wall()
@@ -277,6 +316,8 @@ class Arbitrator:
                     deletions.pop(path, None)
                     self._realtime_suspect(node, row)
                     self._update_parent(parent, row)
+                    if kind == DIR:
+                        self._bind_scan(scan_ctx, path, row, covering)
                     self._note(path, src, "confirm", "equal to the node")
                     return 1
                 tree.set_attrs(node, row["size"], row["mtime"], row["ctime"], row["inode"], tree.meta(row["mode"], row["uid"], row["gid"]))
@@ -295,12 +336,35 @@ class Arbitrator:
         self._update_parent(parent, row)
         if kind == FILE and agent_now is not None and row["mtime"] is not None:
             self.logical.observe(row["mtime"], agent_now)
-        if kind == DIR and covering:
-            # The directory was re-created after its delete: a scan of it that
-            # follows (C1) binds it for the rows below.
-            scan_ctx.bind(path, row["parent_ctime"] if row["parent_ctime"] is not None else row["ctime"])
+        if kind == DIR:
+            # A scan of the directory follows (C1): it binds the path for the rows below.
+            self._bind_scan(scan_ctx, path, row, covering)
         self._note(path, src, "apply", "realtime")
         return 1
+
+    def _realtime_unblock(self, row: dict) -> DirNode | None:
+        """A realtime row under a path the view holds as a file or link.
+
+        The row proves every ancestor was a directory when it was read (at a
+        storage time of at least its ctime and its parent's ctime). If the
+        blocking node's name was last seen bound before that, it was unbound
+        since: remove it and make the directories (docs/view-engine.md, "Deviations and clarifications").
+        """
+        node: Node = self.tree.root
+        for name in row["parent_path"][1:].split("/"):
+            node = node.children[name]  # type: ignore[attr-defined]
+            if not node.is_dir:
+                break
+        pc = row["parent_ctime"]
+        proof = row["ctime"] if pc is None or row["ctime"] >= pc else pc
+        if not proof > node.name_ver:
+            return None
+        path = self.tree.path_of(node)
+        self.remove_subtree(node)
+        # No tombstone: while the directories made here hold the row, their
+        # name versions refuse stale rows of the file; their own removal records one.
+        self._note(path, "realtime", "delete", "a realtime row below it proves a directory there since")
+        return self.tree.ensure_dir(row["parent_path"])
 
     def _realtime_may_replace(self, node: Node, row: dict) -> bool:
         pc = row["parent_ctime"]
@@ -365,9 +429,63 @@ class Arbitrator:
 
     def apply_listed(self, rows: list[dict], source: str, ctx: ListingContext, audit: Any = None) -> int:
         watermark = self.logical.watermark()
+        if source != "snapshot" or self.tombstones:
+            applied = 0
+            for row in rows:
+                applied += self._listed(row, source, ctx, audit, None, watermark)
+            return applied
+        return self._snapshot_fast(rows, ctx, watermark)
+
+    def _snapshot_fast(self, rows: list[dict], ctx: ListingContext, watermark: float) -> int:
+        """Snapshot rows, with the common case inlined: a new file in a known directory.
+
+        That case (no tombstones, the parent directory in the view, no node at
+        the name, the listing not older than the parent) is what C4 reduces to
+        for a first snapshot: write the node, known by an agent, suspect if
+        hot. Everything else goes through :meth:`_listed`.
+        """
+        tree = self.tree
+        find_dir = tree.find_dir
+        attach = tree.attach_deferred
+        meta = tree.meta
+        hot = self.hot
+        trace = self.trace
+        last_ppath = None
+        parent: Any = None
         applied = 0
         for row in rows:
-            applied += self._listed(row, source, ctx, audit, None, watermark)
+            ppath = row["parent_path"]
+            if ppath != last_ppath:
+                parent = find_dir(ppath)
+                last_ppath = ppath
+            kind = row["kind"]
+            if parent and kind != DIR:
+                pc = row["parent_ctime"]
+                pino = row["parent_ino"]
+                path = row["path"]
+                name = path[len(ppath) + 1:] if ppath != "/" else path[1:]
+                if (
+                    pc is not None
+                    and name not in parent.children
+                    and (parent.flags & IMPLICIT or (parent.ctime <= pc and (pino is None or parent.ino is None
+                                                                             or pino == parent.ino)))
+                ):
+                    if pc == parent.ctime:
+                        pc = parent.ctime  # share the float object (memory)
+                    mtime = row["mtime"]
+                    cls = SymlinkNode if kind == SYMLINK else Node
+                    node = cls(_intern(name), parent, row["size"] or 0, mtime, row["ctime"], row["inode"],
+                               meta(row["mode"], row["uid"], row["gid"]), KNOWN)
+                    node.name_ver = pc
+                    attach(parent, node)
+                    if kind == FILE and watermark - mtime < hot:
+                        self.mark_suspect(node, min(max(hot - (watermark - mtime), 1.0), hot))
+                    if trace is not None:
+                        trace(path, "snapshot", "apply", "new entry")
+                    applied += 1
+                    continue
+            applied += self._listed(row, "snapshot", ctx, None, None, watermark)
+            last_ppath = None  # the general path may have changed the tree
         return applied
 
     def _listed(self, row: dict, source: str, ctx: ListingContext, audit: Any, _unused: Any, watermark: float) -> int:
@@ -388,11 +506,11 @@ class Arbitrator:
             node = parent.children.get(name) if parent is not None else None  # type: ignore[union-attr]
             if parent is not None and row["parent_ino"] is not None and parent.ino is not None and not parent.flags & IMPLICIT and parent.ino != row["parent_ino"]:
                 if node is not None and audit is not None:
-                    node.seen = audit
+                    audit.seen.add(node)
                 self._drop(path, source, "listed in another directory than the view holds there")
                 return 0
         if audit is not None and node is not None:
-            node.seen = audit
+            audit.seen.add(node)
         pc = row["parent_ctime"]
         if pc is None:
             pc = NO_VERSION
@@ -403,10 +521,10 @@ class Arbitrator:
                 if not self._tomb_passes_listed(path, row, covering, ctx):
                     self._drop(path, source, "tombstone: the listing did not bind the name after the delete")
                     return 0
-                if row["kind"] == DIR:
-                    for tpath, t in covering:
-                        if tpath == path:
-                            ctx.bind(path, pc)
+        if row["kind"] == DIR:
+            # Every directory name this listing binds counts for C3, even for a
+            # tombstone recorded after this row (a delete arriving late).
+            ctx.bind(path, pc, row["inode"])
         if audit is not None:
             self.blind.deletions.pop(path, None)
             if skipped is False and row["kind"] == DIR:
@@ -448,7 +566,7 @@ class Arbitrator:
         node = tree.new_node(parent, name, row["kind"], row["size"], row["mtime"], row["ctime"], row["inode"],  # type: ignore[arg-type]
                              tree.meta(row["mode"], row["uid"], row["gid"]), known | (SKIPPED if skipped else 0))
         if audit is not None:
-            node.seen = audit
+            audit.seen.add(node)
         self._after_listed_write(node, row, source, pc, watermark, new=True)
         self._note(path, source, "apply", "new entry")
         return 1
