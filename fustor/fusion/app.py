@@ -10,7 +10,7 @@ import os
 import signal
 from pathlib import Path
 
-from fustor.core import ConfigError
+from fustor.core import ConfigError, gcpolicy
 from fustor.transport.server import Listeners
 
 from .config import load_fusion_config
@@ -24,10 +24,8 @@ LOG_FILE = "fusion.log"
 
 
 def _tune_gc() -> None:
-    # The view holds millions of long-lived nodes; they free by reference
-    # counting (the tree breaks its own cycles), so the cyclic collector only
-    # costs pauses. Run it rarely, and freeze what exists after start-up.
-    gc.set_threshold(50_000, 50, 100)
+    # See fustor.core.gcpolicy: views freeze what they grew every so often.
+    gcpolicy.DEFAULT.install()
     gc.freeze()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fustor.core import gcpolicy
 from fustor.views.fs import FSView, FSViewConfig
 
 from .session import Leadership, RateMeter
@@ -13,6 +14,7 @@ class ViewRuntime:
     def __init__(self, view_id: str, config: FSViewConfig, clock: Any) -> None:
         self.view_id = view_id
         self.view = FSView(view_id, config, clock)
+        self.view.gc_policy = gcpolicy.DEFAULT
         self.leadership = Leadership()
         self.pipes: list[Any] = []  # FusionPipes feeding this view
         self.ready = False

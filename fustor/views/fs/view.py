@@ -37,6 +37,8 @@ class FSView:
         self.config = config or FSViewConfig()
         self.clock = clock or SystemClock()
         self.sessions: set[str] = set()
+        #: notified of rows ingested (``fustor.core.gcpolicy``); None in tests
+        self.gc_policy: Any = None
         self._build()
         self.query = ViewQuery(self)
 
@@ -95,6 +97,12 @@ class FSView:
 
     def reset(self) -> None:
         sessions = self.sessions
+        # Break the parent/child cycles so the old nodes free by reference
+        # counting (they may be frozen out of the cyclic collector's reach).
+        self.tree.flush()
+        self.tree.discard_subtree(self.tree.root)
+        self.suspects.clear()
+        self.blind.clear()
         self._build()
         self.sessions = sessions
 
@@ -159,6 +167,8 @@ class FSView:
                 ctx = self._job_ctx[key] = ListingContext()
             n = arb.apply_listed(event.rows, "on_demand", ctx)
         self.tree.flush()
+        if self.gc_policy is not None:
+            self.gc_policy.added(len(event.rows))
         self.events_applied += 1
         self.rows_applied += len(event.rows)
         return n
