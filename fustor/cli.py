@@ -1,9 +1,9 @@
 """The ``fustor`` command.
 
 The top-level app only holds global options; each command lives in its own
-module and is registered here, either as a single command (``replay``) or as
-a sub-app (``app.add_typer(agent_app, name="agent")``) for the process
-commands still to come (agent, fusion, query, tui, demo, config).
+module and is registered here: ``replay`` below, and the process, query,
+config and demo commands from :mod:`fustor.commands` (``register``), each a
+sub-app (``fustor fusion start``) or a single command (``fustor demo``).
 """
 
 from __future__ import annotations
@@ -89,6 +89,16 @@ def replay_command(
             err=True,
         )
     raise typer.Exit(result.exit_code)
+
+
+from fustor.commands import register as _register_commands  # noqa: E402
+
+_register_commands(app)
+
+
+from fustor.tui.command import tui_command as _tui_command  # noqa: E402  (Textual loads only when it runs)
+
+app.command("tui")(_tui_command)
 
 
 def main() -> None:

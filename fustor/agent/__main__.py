@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backoff", type=float, default=1.0, help="first reconnect delay (s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per console query or agent connection is noise at INFO.
+    logging.getLogger("websockets.server").setLevel(logging.WARNING)
     try:
         asyncio.run(serve_agent(args.home or default_home(), backoff_initial=args.backoff))
     except ConfigError as exc:

@@ -40,6 +40,8 @@ async def serve_agent(home: Path, stop: asyncio.Event | None = None, backoff_ini
     tmp = home / (STATE_FILE + ".tmp")
     tmp.write_text(json.dumps(state, indent=2))
     os.replace(tmp, home / STATE_FILE)
+    (home / PID_FILE).write_text(f"{os.getpid()}\n")
+    log.info("agent %s: control plane on %s", config.agent_id, state["control"])
     print(f"agent {config.agent_id}: control plane on {state['control']}", flush=True)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -70,7 +72,8 @@ async def serve_agent(home: Path, stop: asyncio.Event | None = None, backoff_ini
         task.cancel()
         await service.stop()
         await listeners.close()
-        try:
-            (home / STATE_FILE).unlink()
-        except OSError:
-            pass
+        for leftover in (STATE_FILE, PID_FILE):
+            try:
+                (home / leftover).unlink()
+            except OSError:
+                pass

@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per console query or agent connection is noise at INFO.
+    logging.getLogger("websockets.server").setLevel(logging.WARNING)
     try:
         asyncio.run(serve_fusion(args.home or default_home()))
     except ConfigError as exc:

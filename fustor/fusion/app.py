@@ -54,7 +54,9 @@ async def serve_fusion(home: Path, stop: asyncio.Event | None = None) -> None:
     await listeners.start(config.receivers.receivers)
     _tune_gc()
     write_state(home, listeners)
+    (home / PID_FILE).write_text(f"{os.getpid()}\n")
     for name, url in listeners.urls().items():
+        log.info("receiver %s listening on %s", name, url)
         print(f"fusion: receiver {name} listening on {url}", flush=True)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -87,7 +89,8 @@ async def serve_fusion(home: Path, stop: asyncio.Event | None = None) -> None:
         reload_task.cancel()
         await listeners.close()
         await service.stop()
-        try:
-            (home / STATE_FILE).unlink()
-        except OSError:
-            pass
+        for leftover in (STATE_FILE, PID_FILE):
+            try:
+                (home / leftover).unlink()
+            except OSError:
+                pass
