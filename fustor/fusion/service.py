@@ -584,7 +584,7 @@ class FusionService:
             counts = fv.counts()
             views.append({
                 "view": v, **counts, "watermark": fv.logical.watermark(), "skew": fv.logical.skew,
-                "ready": rt.check_ready(), "not_ready_reason": rt.not_ready_reason(),
+                "ready": rt.check_ready(), "ready_at": rt.ready_at, "not_ready_reason": rt.not_ready_reason(),
                 "leader": rt.leadership.leader.session_id if rt.leadership.leader else None,
                 "followers": [f.session_id for f in rt.leadership.followers],
                 "audit": run.progress(now) if run else None,
@@ -603,7 +603,7 @@ class FusionService:
             "source_uri": s.source_uri, "roles": self.roles(s), "last_heartbeat_age": round(now_mono - s.last_seen_mono, 2),
             "timeout": s.timeout, "rows_received": s.rows_received, "events_per_s": round(s.events.rate, 1),
             "can_realtime": s.can_realtime, "connected": s.peer is not None, "last_seq": s.last_applied_seq,
-            "audit_id": s.audit_id, "counters": s.counters,
+            "audit_id": s.audit_id, "counters": s.counters, "opened_at": s.opened_wall,
         } for s in sorted(self.sessions.values(), key=lambda s: s.session_id)]  # fmt: skip
         receivers = [{"receiver": n, "bind": r.bind, "port": self._bound_port(n, r.port), "tls": r.tls is not None}
                      for n, r in sorted(self.config.receivers.receivers.items())]

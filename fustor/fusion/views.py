@@ -18,6 +18,7 @@ class ViewRuntime:
         self.leadership = Leadership()
         self.pipes: list[Any] = []  # FusionPipes feeding this view
         self.ready = False
+        self.ready_at: float | None = None
         self.events = RateMeter()
 
     @property
@@ -40,8 +41,10 @@ class ViewRuntime:
     def check_ready(self) -> bool:
         if not self.ready and self.view.snapshot_ended and self.pending() == 0:
             self.ready = True
+            self.ready_at = self.view.clock.wall()
         return self.ready
 
     def reset(self) -> None:
         self.view.reset()
         self.ready = False
+        self.ready_at = None
