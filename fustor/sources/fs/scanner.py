@@ -17,12 +17,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from fustor.schema import join, row_from_stat, to_local
+from fustor.schema import DIR, FILE, SYMLINK, join, row_from_stat, to_local
 from fustor.schema.paths import escape_name
 
 from .filters import PathFilter
+from .freshstat import fresh_lstat
 
 _REREADS = 3
+_S_ISREG, _S_ISDIR, _S_ISLNK = _stat.S_ISREG, _stat.S_ISDIR, _stat.S_ISLNK
 
 
 @dataclass
@@ -58,10 +60,10 @@ def list_directory(local: bytes, key: str, flt: PathFilter, errors: ScanErrors, 
                 return None
             entries = []
             unstable = False
+            prefix = "/" if key == "/" else key + "/"
             with os.scandir(local) as it:
                 for entry in it:
-                    name = entry.name
-                    child_key = join(key, escape_name(name))
+                    child_key = _child_key(prefix, entry.name)
                     try:
                         st = entry.stat(follow_symlinks=False)
                     except FileNotFoundError:
@@ -98,13 +100,42 @@ def list_directory(local: bytes, key: str, flt: PathFilter, errors: ScanErrors, 
 
 
 def listing_rows(listing: Listing, **extra) -> list[dict]:
+    """The listed rows of a listing's entries (``row_from_stat``, inlined: this is the snapshot's hot loop)."""
     dst = listing.stat
+    pm, pc, pino, ppath = dst.st_mtime, dst.st_ctime, dst.st_ino, listing.key
     out = []
+    append = out.append
     for key, _, st in listing.entries:
-        row = row_from_stat(key, st, dst, listed=True, **extra)
-        if row is not None:
-            out.append(row)
+        mode = st.st_mode
+        if _S_ISREG(mode):
+            kind, size = FILE, st.st_size
+        elif _S_ISDIR(mode):
+            kind, size = DIR, 0
+        elif _S_ISLNK(mode):
+            kind, size = SYMLINK, st.st_size
+        else:
+            continue
+        append({
+            "path": key, "kind": kind, "size": size, "mtime": st.st_mtime, "ctime": st.st_ctime,
+            "inode": st.st_ino, "mode": mode, "uid": st.st_uid, "gid": st.st_gid, "parent_path": ppath,
+            "parent_mtime": pm, "parent_ctime": pc, "parent_ino": pino, "audit_skipped": None,
+            "is_atomic_write": None,
+        })  # fmt: skip
+    if extra:
+        for row in out:
+            row.update(extra)
     return out
+
+
+def _child_key(prefix: str, name: bytes) -> str:
+    """``prefix + escape_name(name)``, without the escaping machinery for ordinary names."""
+    try:
+        text = name.decode("utf-8")
+    except UnicodeDecodeError:
+        return prefix + escape_name(name)
+    if text.isprintable() and "\\" not in text:
+        return prefix + text
+    return prefix + escape_name(name)
 
 
 class Throttle:
@@ -169,8 +200,13 @@ def walk_rows(root: bytes, start_key: str, flt: PathFilter, errors: ScanErrors, 
         yield out
 
 
-def stat_paths(root: bytes, keys: list[str]) -> list[dict]:
-    """Sentinel answers (C10): ``{path, exists, kind, mtime, ctime, size, parent_ctime}``."""
+def stat_paths(root: bytes, keys: list[str], lstat: Callable[[bytes], os.stat_result] = fresh_lstat) -> list[dict]:
+    """Sentinel answers (C10): ``{path, exists, kind, mtime, ctime, size, parent_ctime}``.
+
+    Stats are revalidated with the storage (:func:`fresh_lstat`): an answer
+    from this host's attribute cache could repeat the audit row that marked
+    the suspect and clear a file another host is still writing.
+    """
     from fustor.schema import kind_of_mode, parent_of
 
     out = []
@@ -179,11 +215,11 @@ def stat_paths(root: bytes, keys: list[str]) -> list[dict]:
         pkey = parent_of(key)
         if pkey not in parents:
             try:
-                parents[pkey] = os.lstat(to_local(pkey, root)).st_ctime
+                parents[pkey] = lstat(to_local(pkey, root)).st_ctime
             except OSError:
                 parents[pkey] = None
         try:
-            st = os.lstat(to_local(key, root))
+            st = lstat(to_local(key, root))
         except OSError:
             out.append({"path": key, "exists": False, "kind": None, "mtime": None, "ctime": None, "size": None,
                         "parent_ctime": parents[pkey]})
