@@ -35,9 +35,11 @@ def make_agent_home(home: Path, *, root: Path, fusion_url: str, agent_id: str, p
 
 
 class AgentProcess:
-    def __init__(self, home: Path, backoff: float = 0.2) -> None:
+    def __init__(self, home: Path, backoff: float = 0.2, prefix: list[str] | None = None) -> None:
         self.home = Path(home)
         self.backoff = backoff
+        #: a command the agent runs under (e.g. ``setpriv`` dropping capabilities)
+        self.prefix = list(prefix or [])
         self.log_path = self.home / "agent.test.log"
         self.proc: subprocess.Popen | None = None
         self.control_url: str | None = None
@@ -50,7 +52,7 @@ class AgentProcess:
             pass
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fustor.agent", "--home", str(self.home), "--backoff", str(self.backoff)],
+            [*self.prefix, sys.executable, "-m", "fustor.agent", "--home", str(self.home), "--backoff", str(self.backoff)],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         log.close()
 

@@ -30,6 +30,27 @@ def fuse_problem() -> str | None:
     return None
 
 
+def require_fuse(problem: str | None = None) -> None:
+    """Skip the calling test when FUSE mounts cannot be made, with the reason.
+
+    Outside CI that is a visible skip; with ``CI=true`` a test that needs FUSE
+    must run, so the missing FUSE is a failure instead. ``problem``: a reason
+    already known (a mount that failed), else :func:`fuse_problem` is asked.
+    """
+    problem = problem or fuse_problem()
+    if problem is not None:
+        skip_or_fail(f"needs FUSE: {problem}")
+
+
+def skip_or_fail(reason: str) -> None:
+    """``pytest.skip(reason)``, or a failure when ``CI=true`` (where such tests must run)."""
+    import pytest
+
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true, and this test cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def _unmount(path: Path) -> None:
     for tool in ("fusermount", "fusermount3"):
         if shutil.which(tool):

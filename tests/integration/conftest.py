@@ -41,3 +41,31 @@ def run(coro, timeout: float = 60.0):
         return await asyncio.wait_for(coro, timeout)
 
     return asyncio.run(bounded())
+
+
+@pytest.fixture
+def cluster_factory(tmp_path: Path):
+    """Start a :class:`fustor.testing.cluster.Cluster` (hosts A, B, C; agents on A and B).
+
+    Skips with the reason when FUSE is unavailable, except under ``CI=true``,
+    where it fails. Every process and mount is cleaned up, even after a crash.
+    """
+    from fustor.testing.cluster import Cluster
+    from fustor.testing.storage import FuseUnavailable, require_fuse
+
+    require_fuse()
+    made: list[Cluster] = []
+    counter = itertools.count()
+
+    def make(**kwargs: Any) -> Cluster:
+        cluster = Cluster(tmp_path / f"cluster{next(counter)}", **kwargs)
+        made.append(cluster)
+        try:
+            return cluster.start()
+        except FuseUnavailable as exc:
+            require_fuse(str(exc))
+            raise
+
+    yield make
+    for cluster in made:
+        cluster.close()

@@ -297,6 +297,7 @@ def test_sentinel_round_trip(fusion):
         await _snapshot(a, sid, BASE)
         await a.request("events", session_id=sid, seq=2, event=_event("realtime", [
             live("/d/w", ino=90, ctime=T + 100, pc=T + 100, size=5, atomic=False)]))
+        await asyncio.sleep(0.6)  # unchanged for half a sentinel interval (1 s here) before the round (C10)
         tasks = await a.request("sentinel.tasks", session_id=sid)
         assert tasks["paths"] == ["/d/w"]
         fb = await a.request("sentinel.feedback", session_id=sid, results=[

@@ -592,6 +592,7 @@ def test_c10_sentinel_unchanged_clears_changed_renews_gone_deletes():
     _suspect(d)
     d.realtime(live("/data/b.txt", ino=12, ctime=T + 31, pc=T + 31, atomic=False, size=1))
     d.realtime(live("/data/c.txt", ino=13, ctime=T + 32, pc=T + 32, atomic=False, size=1))
+    d.clock.advance(30)  # unchanged for half a sentinel interval before the round
     assert sorted(d.view.sentinel_tasks()) == ["/data/a.txt", "/data/b.txt", "/data/c.txt"]
     out = d.view.sentinel_feedback([
         _answer("/data/a.txt"),
@@ -603,6 +604,26 @@ def test_c10_sentinel_unchanged_clears_changed_renews_gone_deletes():
     b = d.node("/data/b.txt")
     assert b.size == 9 and d.view.suspects.get(b).size == 9
     assert not d.has("/data/c.txt") and "/data/c.txt" in d.view.blind.deletions
+
+
+def test_c10_an_answer_unchanged_only_for_moments_is_evidence_not_a_clearance():
+    """An append in progress: the sentinel's stat falls between two writes and
+    shows the state of the last realtime row. That proves no write finished;
+    only a state unchanged for half a sentinel interval clears at once."""
+    d = driver(sentinel_interval=10)
+    node = _suspect(d)
+    d.clock.advance(1)
+    d.realtime(live("/data/a.txt", ino=11, ctime=T + 31, pc=T + 10, size=310, atomic=False))  # the next append
+    d.view.sentinel_tasks()
+    out = d.view.sentinel_feedback([_answer("/data/a.txt", mtime=T + 31, ctime=T + 31, size=310)])
+    assert out["cleared"] == 0 and out["ignored"] == 1
+    entry = d.view.suspects.get(node)
+    assert entry is not None and entry.evidence and node.flags & 1
+    # Unchanged through the next round, five seconds later: cleared at once.
+    d.clock.advance(5)
+    assert d.view.sentinel_tasks() == ["/data/a.txt"]
+    out = d.view.sentinel_feedback([_answer("/data/a.txt", mtime=T + 31, ctime=T + 31, size=310)])
+    assert out["cleared"] == 1 and d.view.suspects.get(node) is None and not node.flags & 1
 
 
 def test_c10_stale_sentinel_gone_is_ignored():

@@ -100,6 +100,8 @@ class Suspect:
     evidence: bool = False  # fresh evidence showing the recorded mtime and size
     priority: bool = False  # renewed without evidence: first for the sentinel
     issued_at: float = 0.0  # wall time it was last handed to a sentinel
+    issued_mono: float = 0.0  # the same, monotonic
+    recorded_at: float = 0.0  # monotonic time the recorded mtime and size were first recorded
 
 
 class Suspects:
@@ -123,9 +125,11 @@ class Suspects:
         """Mark or renew with new recorded values (evidence starts afresh)."""
         entry = self._entries.get(node)
         if entry is None:
-            entry = Suspect(expiry, mtime, size, now)
+            entry = Suspect(expiry, mtime, size, now, recorded_at=now)
             self._entries[node] = entry
         else:
+            if entry.mtime != mtime or entry.size != size:
+                entry.recorded_at = now
             entry.expiry, entry.mtime, entry.size = expiry, mtime, size
             entry.evidence = False
         heapq.heappush(self._heap, (expiry, next(self._seq), node))
