@@ -218,9 +218,11 @@ class FSView:
                 continue
             if ino is not None and d.ino is not None and d.ino != ino:
                 spared["other_inode"] += 1
+                arb._note(path, "audit", "keep", "the listing shows another inode at this directory: not judged (C6)")
                 continue
             if d.ctime > version:  # (b)
                 spared["listing_older_than_view"] += 1
+                arb._note(path, "audit", "keep", "the view knows a newer version of this directory than the listing (C6 b)")
                 continue
             judged += 1
             for child in list(d.children.values()):  # type: ignore[attr-defined]
@@ -228,9 +230,11 @@ class FSView:
                     continue
                 if child.updated_at > run.started_wall:  # (a)
                     spared["realtime_after_start"] += 1
+                    arb._note(tree.path_of(child), "audit", "keep", "missing from the listing but confirmed by realtime after the audit began (C6 a)")
                     continue
                 if max_rt_ver(child) >= version:  # (c)
                     spared["realtime_version"] += 1
+                    arb._note(tree.path_of(child), "audit", "keep", "missing from the listing but realtime saw it at a version at least the listing's (C6 c)")
                     continue
                 child_path = tree.path_of(child)
                 arb.remove_subtree(child)
@@ -248,18 +252,24 @@ class FSView:
         hot = self.config.hot_file_threshold
         out = {"cleared": 0, "renewed": 0, "unvouched": 0}
         tree = self.tree
+        note = self.arbitrator._note if self.arbitrator.trace is not None else None
         for node, entry in self.suspects.pop_expired(now):
             if node.mtime != entry.mtime or node.size != entry.size:
                 self.suspects.mark(node, now + hot, node.mtime, node.size, now)
                 out["renewed"] += 1
+                why = ("renew", "expired with other mtime or size than recorded (C9)")
             elif entry.evidence:
                 self.suspects.remove(node)
                 tree.set_flag(node, SUSPECT, False)
                 out["cleared"] += 1
+                why = ("clear", "expired with fresh evidence of the same mtime and size (C9)")
             else:
                 entry = self.suspects.mark(node, now + hot, node.mtime, node.size, now)
                 entry.priority = True
                 out["unvouched"] += 1
+                why = ("renew", "expired without fresh evidence: first in line for the sentinel (C9)")
+            if note is not None:
+                note(tree.path_of(node), "sweep", *why)
         return out
 
     def sentinel_tasks(self, limit: int | None = None) -> list[str]:
