@@ -42,6 +42,7 @@ class Subscription:
             return []
         items = [bus.items[offset + i] for i in range(n)]
         self.position += n
+        bus.group._maybe_split(bus)
         return items
 
     async def wait(self, timeout: float | None = None) -> None:

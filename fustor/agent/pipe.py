@@ -313,7 +313,9 @@ class AgentPipe:
             self._busy["snapshot"] = True
             src = self.source
             rows = 0
-            async for batch in in_thread(lambda: walk_rows(src.root, "/", src.filter, src.errors, self.config.batch_size)):
+            workers = src.config.snapshot_workers
+            async for batch in in_thread(lambda: walk_rows(src.root, "/", src.filter, src.errors, self.config.batch_size,
+                                                           workers=workers)):
                 await self.sender.send(_event("snapshot", batch, src.clock.index_ms(), "insert"))
                 rows += len(batch)
                 self.snapshot_rows = rows

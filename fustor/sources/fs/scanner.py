@@ -156,12 +156,15 @@ class Throttle:
 
 
 def walk_rows(root: bytes, start_key: str, flt: PathFilter, errors: ScanErrors, batch: int = 1000,
-              throttle: Throttle | None = None, include_start: bool = True) -> Iterator[list[dict]]:
+              throttle: Throttle | None = None, include_start: bool = True, workers: int = 1) -> Iterator[list[dict]]:
     """Snapshot or on-demand walk from ``start_key``: batches of listed rows.
 
     The start entry's own row comes first (listed in its parent), then every
     directory's children in breadth-first order, so a directory's row always
-    precedes the rows below it.
+    precedes the rows below it. With ``workers > 1`` the directories of one
+    level are listed by a thread pool (in order): on a slow network mount the
+    stat round trips overlap; on a local disk with a warm cache one thread
+    was measured faster on 2 cores.
     """
     out: list[dict] = []
     start_local = to_local(start_key, root)
@@ -184,6 +187,9 @@ def walk_rows(root: bytes, start_key: str, flt: PathFilter, errors: ScanErrors, 
         if out:
             yield out
         return
+    if workers > 1:
+        yield from _walk_parallel(root, start_key, start_local, flt, errors, batch, throttle, workers, out)
+        return
     queue = deque([(start_key, start_local)])
     while queue:
         key, local = queue.popleft()
@@ -196,6 +202,30 @@ def walk_rows(root: bytes, start_key: str, flt: PathFilter, errors: ScanErrors, 
         while len(out) >= batch:
             yield out[:batch]
             out = out[batch:]
+    if out:
+        yield out
+
+
+def _walk_parallel(root: bytes, start_key: str, start_local: bytes, flt: PathFilter, errors: ScanErrors, batch: int,
+                   throttle: Throttle | None, workers: int, out: list[dict]) -> Iterator[list[dict]]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    level = [(start_key, start_local)]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fustor-walk") as pool:
+        while level:
+            nxt = []
+            # Chunks keep memory bounded on a wide level; map keeps the order.
+            for i in range(0, len(level), 256):
+                chunk = level[i:i + 256]
+                for listing in pool.map(lambda d: list_directory(d[1], d[0], flt, errors, throttle), chunk):
+                    if listing is None:
+                        continue
+                    out.extend(listing_rows(listing))
+                    nxt.extend((k, loc) for k, loc, _ in listing.subdirs())
+                    while len(out) >= batch:
+                        yield out[:batch]
+                        out = out[batch:]
+            level = nxt
     if out:
         yield out
 
