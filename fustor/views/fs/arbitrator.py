@@ -139,13 +139,21 @@ class Arbitrator:
 
     @staticmethod
     def _max_name_ver(node: Node) -> float:
+        """The version a row showing another inode or kind at ``node``'s name must reach.
+
+        The name's own version, and for a directory the versions at which
+        realtime saw paths below it (they prove the name was a directory then).
+        The name versions of the nodes below are versions of other directories
+        as some listing reached them, possibly through a stale name: they date
+        those inodes, not this path, so they do not count (docs/view-engine.md).
+        """
         best = node.name_ver
         if node.is_dir:
             stack = list(node.children.values())  # type: ignore[attr-defined]
             while stack:
                 n = stack.pop()
-                if n.name_ver > best:
-                    best = n.name_ver
+                if n.rt_ver > best:
+                    best = n.rt_ver
                 if n.is_dir:
                     stack.extend(n.children.values())  # type: ignore[attr-defined]
         return best
@@ -295,6 +303,10 @@ class Arbitrator:
                 return 0
         else:
             covering = ()
+        if row["kind"] == DIR:
+            # A scan of the directory follows (C1): whatever this row does to the
+            # node (even dropped as older than it), the name was bound then.
+            self._bind_scan(scan_ctx, path, row, covering)
         parent = tree.ensure_dir(row["parent_path"])
         if parent is None:
             parent = self._realtime_unblock(row)
@@ -316,8 +328,6 @@ class Arbitrator:
                     deletions.pop(path, None)
                     self._realtime_suspect(node, row)
                     self._update_parent(parent, row)
-                    if kind == DIR:
-                        self._bind_scan(scan_ctx, path, row, covering)
                     self._note(path, src, "confirm", "equal to the node")
                     return 1
                 tree.set_attrs(node, row["size"], row["mtime"], row["ctime"], row["inode"], tree.meta(row["mode"], row["uid"], row["gid"]))
@@ -325,8 +335,11 @@ class Arbitrator:
                 if not self._realtime_may_replace(node, row):
                     self._drop(path, src, "another inode at the name with a newer name version")
                     return 0
-                self._replace(parent, node, row)
-                node = None
+                if node.is_dir and kind == DIR:
+                    self._reidentify(node, row)
+                else:
+                    self._replace(parent, node, row)
+                    node = None
         if node is None:
             node = tree.new_node(parent, name, kind, row["size"], row["mtime"], row["ctime"], row["inode"],
                                  tree.meta(row["mode"], row["uid"], row["gid"]), KNOWN)
@@ -336,9 +349,6 @@ class Arbitrator:
         self._update_parent(parent, row)
         if kind == FILE and agent_now is not None and row["mtime"] is not None:
             self.logical.observe(row["mtime"], agent_now)
-        if kind == DIR:
-            # A scan of the directory follows (C1): it binds the path for the rows below.
-            self._bind_scan(scan_ctx, path, row, covering)
         self._note(path, src, "apply", "realtime")
         return 1
 
@@ -370,6 +380,11 @@ class Arbitrator:
         pc = row["parent_ctime"]
         if pc is None:
             return False
+        if node.is_dir and row["kind"] == DIR:
+            # Another directory inode: judged by the name's own version. The
+            # subtree's name versions are versions of other directories (those
+            # of realtime rows do not even say which inode held the name).
+            return pc >= node.name_ver
         if pc < self._max_name_ver(node):
             return False
         if node.is_dir and row["kind"] != DIR:
@@ -384,6 +399,38 @@ class Arbitrator:
         stamp = pc if pc is not None else row["ctime"]
         self.remove_subtree(node)
         self.tombstones.record(path, stamp, node.ino, self.clock.wall())
+
+    def _reidentify(self, node: DirNode, row: dict) -> None:
+        """Another directory inode took a directory's name (docs/view-engine.md).
+
+        The node takes the new inode and attributes. Children that realtime
+        saw at their path since the name's new binding (a version at least the
+        row's parent version) are kept; the rest were the old inode's and go,
+        under the old inode's tombstone. A complete listing judges what stays (C6).
+        """
+        tree = self.tree
+        path = tree.path_of(node)
+        pc = row["parent_ctime"]
+        stamp = pc if pc is not None else row["ctime"]
+        for child in list(node.children.values()):
+            if self._max_rt_ver(child) < stamp:
+                self.remove_subtree(child)
+        self.tombstones.record(path, stamp, node.ino, self.clock.wall())
+        tree.set_attrs(node, 0, row["mtime"], row["ctime"], row["inode"], tree.meta(row["mode"], row["uid"], row["gid"]))
+
+    @staticmethod
+    def _max_rt_ver(node: Node) -> float:
+        """Newest version realtime saw anywhere in ``node``'s subtree (C6 c)."""
+        best = node.rt_ver
+        if node.is_dir:
+            stack = list(node.children.values())  # type: ignore[attr-defined]
+            while stack:
+                n = stack.pop()
+                if n.rt_ver > best:
+                    best = n.rt_ver
+                if n.is_dir:
+                    stack.extend(n.children.values())  # type: ignore[attr-defined]
+        return best
 
     def _realtime_suspect(self, node: Node, row: dict) -> None:
         if node.kind != FILE:
@@ -414,6 +461,11 @@ class Arbitrator:
         if self._max_ctime(node) > stamp:
             self._note(path, src, "keep", "re-created after this delete (newer version in the subtree)")
             return 1
+        if node.name_ver > stamp or self._max_rt_ver(node) > stamp:
+            # A tree moved in keeps its old ctimes: its name was bound (or realtime
+            # saw a path in it) after this delete (docs/view-engine.md).
+            self._note(path, src, "keep", "re-created after this delete (its name bound since)")
+            return 1
         parent = node.parent
         self.remove_subtree(node)
         if parent is not None:
@@ -429,7 +481,7 @@ class Arbitrator:
 
     def apply_listed(self, rows: list[dict], source: str, ctx: ListingContext, audit: Any = None) -> int:
         watermark = self.logical.watermark()
-        if source != "snapshot" or self.tombstones:
+        if source != "snapshot":
             applied = 0
             for row in rows:
                 applied += self._listed(row, source, ctx, audit, None, watermark)
@@ -439,10 +491,12 @@ class Arbitrator:
     def _snapshot_fast(self, rows: list[dict], ctx: ListingContext, watermark: float) -> int:
         """Snapshot rows, with the common case inlined: a new file in a known directory.
 
-        That case (no tombstones, the parent directory in the view, no node at
-        the name, the listing not older than the parent) is what C4 reduces to
-        for a first snapshot: write the node, known by an agent, suspect if
-        hot. Everything else goes through :meth:`_listed`.
+        That case (no tombstone at the path or above it, the parent directory
+        in the view, no node at the name, the listing not older than the
+        parent) is what C3 and C4 reduce to for a first snapshot: write the
+        node, known by an agent, suspect if hot. Everything else goes through
+        :meth:`_listed`. Tombstones are looked up per row (a row earlier in the
+        batch may have recorded one), those above the parent once per parent.
         """
         tree = self.tree
         find_dir = tree.find_dir
@@ -450,16 +504,20 @@ class Arbitrator:
         meta = tree.meta
         hot = self.hot
         trace = self.trace
+        tombs = self.tombstones
+        by_path = tombs._by_path
         last_ppath = None
         parent: Any = None
+        covered = False
         applied = 0
         for row in rows:
             ppath = row["parent_path"]
             if ppath != last_ppath:
                 parent = find_dir(ppath)
+                covered = bool(by_path) and bool(tombs.covering(ppath))
                 last_ppath = ppath
             kind = row["kind"]
-            if parent and kind != DIR:
+            if parent and kind != DIR and not covered and not (by_path and row["path"] in by_path):
                 pc = row["parent_ctime"]
                 pino = row["parent_ino"]
                 path = row["path"]
@@ -470,13 +528,14 @@ class Arbitrator:
                     and (parent.flags & IMPLICIT or (parent.ctime <= pc and (pino is None or parent.ino is None
                                                                              or pino == parent.ino)))
                 ):
-                    if pc == parent.ctime:
+                    if pc == parent.ctime and type(pc) is type(parent.ctime):
                         pc = parent.ctime  # share the float object (memory)
                     mtime = row["mtime"]
                     cls = SymlinkNode if kind == SYMLINK else Node
                     node = cls(_intern(name), parent, row["size"] or 0, mtime, row["ctime"], row["inode"],
                                meta(row["mode"], row["uid"], row["gid"]), KNOWN)
-                    node.name_ver = pc
+                    if pc > 0:
+                        node.name_ver = pc
                     attach(parent, node)
                     if kind == FILE and watermark - mtime < hot:
                         self.mark_suspect(node, min(max(hot - (watermark - mtime), 1.0), hot))
@@ -549,12 +608,23 @@ class Arbitrator:
             if skipped:
                 self._drop(path, source, "a silent-directory marker never replaces another kind")
                 return 0
+            if node.is_dir and row["kind"] == DIR:
+                # Judged by the name's own version (equal spares the node held).
+                if pc <= node.name_ver:
+                    self._drop(path, source, "another inode at the name; the listing predates its binding")
+                    return 0
+                self._reidentify(node, row)
+                self._after_listed_write(node, row, source, pc, watermark, new=False)
+                self._note(path, source, "apply", "another directory inode took the name")
+                return 1
             if pc < self._max_name_ver(node):
                 self._drop(path, source, "another inode at the name; the listing predates its binding")
                 return 0
             self._replace(parent, node, row)  # type: ignore[arg-type]
         else:
-            if parent is not None and not parent.flags & IMPLICIT and parent.ctime > pc:
+            if parent is not None and not parent.flags & IMPLICIT and parent.ctime > pc and source != "realtime":
+                # (Not for the new-directory scan: realtime and causal, C1, while
+                # the parent's version may come from another host's later row.)
                 self._drop(path, source, "the parent in the view is newer than the listing")
                 return 0
             if parent is None:

@@ -57,7 +57,7 @@ class Node:
         self.mtime = mtime
         # The same float object when equal (the usual case for a file written
         # once): 24 bytes saved per node.
-        self.ctime = mtime if ctime == mtime else ctime
+        self.ctime = mtime if ctime == mtime and type(ctime) is type(mtime) else ctime
         self.ino = ino
         self.meta = meta
         self.flags = flags
@@ -109,7 +109,7 @@ class DirNode(Node):
 class Tree:
     """The nodes of one view and the operations that keep roll-ups true."""
 
-    __slots__ = ("root", "_metas", "dirs_by_name", "_pending")
+    __slots__ = ("root", "_metas", "dirs_by_name", "_pending", "_last_path", "_last_dir")
 
     def __init__(self) -> None:
         self.root = DirNode("", None, flags=IMPLICIT)
@@ -121,6 +121,10 @@ class Tree:
         # Files attached by attach_deferred, by parent: their roll-up shares
         # are added once per parent per batch (flush), not once per file.
         self._pending: dict[DirNode, list[Node]] = {}
+        # The last directory looked up (rows come grouped by directory);
+        # forgotten on every removal, the only way a found directory goes away.
+        self._last_path: str | None = None
+        self._last_dir: DirNode | None = None
 
     def index_dir(self, node: DirNode) -> None:
         bucket = self.dirs_by_name.get(node.name)
@@ -150,6 +154,14 @@ class Tree:
 
     def find_dir(self, path: str) -> DirNode | None | bool:
         """The directory at ``path``; ``None`` if absent; ``False`` if a file blocks it."""
+        if path == self._last_path:
+            return self._last_dir
+        found = self._find_dir(path)
+        if found:
+            self._last_path, self._last_dir = path, found
+        return found
+
+    def _find_dir(self, path: str) -> DirNode | None | bool:
         node: Node = self.root
         if path == "/":
             return node  # type: ignore[return-value]
@@ -164,6 +176,14 @@ class Tree:
 
     def ensure_dir(self, path: str) -> DirNode | None:
         """The directory at ``path``, creating implicit ones; ``None`` if a file blocks it."""
+        if path == self._last_path:
+            return self._last_dir
+        found = self._ensure_dir(path)
+        if found is not None:
+            self._last_path, self._last_dir = path, found
+        return found
+
+    def _ensure_dir(self, path: str) -> DirNode | None:
         node: Node = self.root
         if path == "/":
             return node  # type: ignore[return-value]
@@ -306,6 +326,7 @@ class Tree:
         """Unlink ``node`` (with its subtree) from its parent, updating roll-ups."""
         if self._pending:
             self.flush()
+        self._last_path = self._last_dir = None
         parent = node.parent
         if parent is None:
             raise ValueError("the root cannot be removed")
@@ -353,14 +374,14 @@ class Tree:
         """Replace the attributes of a node, keeping roll-ups true."""
         if node.is_dir:
             node.mtime, node.ino, node.meta = mtime, ino, meta
-            node.ctime = mtime if ctime == mtime else ctime
+            node.ctime = mtime if ctime == mtime and type(ctime) is type(mtime) else ctime
             node.flags &= ~IMPLICIT
             return
         size = size or 0
         dsize = size - node.size
         old_mtime = node.mtime
         node.size, node.mtime, node.ino, node.meta = size, mtime, ino, meta
-        node.ctime = mtime if ctime == mtime else ctime
+        node.ctime = mtime if ctime == mtime and type(ctime) is type(mtime) else ctime
         if (not dsize and mtime == old_mtime) or node.flags & PENDING:
             return
         p = node.parent

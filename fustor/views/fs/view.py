@@ -301,8 +301,20 @@ class FSView:
                 out["ignored"] += 1
                 arb._note(path, "sentinel", "drop", "realtime confirmed it after the task was handed out")
                 continue
+            pino, ino = res.get("parent_ino"), res.get("inode")
+            parent = node.parent
+            if pino is not None and parent is not None and parent.ino is not None and pino != parent.ino:
+                # Optional fields (docs/view-engine.md): the stat went through a stale
+                # name above and looked in another directory than the view holds there.
+                out["ignored"] += 1
+                arb._note(path, "sentinel", "drop", "answered from another directory than the view holds there")
+                continue
             pc = res.get("parent_ctime")
             exists = bool(res.get("exists"))
+            if exists and res.get("kind") == FILE and ino is not None and node.ino is not None and ino != node.ino:
+                out["ignored"] += 1
+                arb._note(path, "sentinel", "drop", "another inode at the name: not a version of the node (the audit decides)")
+                continue
             if not exists or res.get("kind") != FILE:
                 if pc is None or pc < node.ctime or pc <= node.name_ver:
                     out["ignored"] += 1
