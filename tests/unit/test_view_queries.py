@@ -117,9 +117,15 @@ def test_summary_verdicts(d):
     d.audit_rows(aid, listed("/up/sub/blind", ino=301, ctime=T + 60, pc=now, pino=3, size=1))
     d.audit_end(aid)
     s = q.summary("/up/sub")
-    assert s["verdict"] == "unvouched" and s["not_known_by_agent"] == 1
-    assert any("blind spot" in r for r in s["reasons"])
+    # The audit listed it after its newest change: complete, the blind spot a note.
+    assert s["verdict"] == "complete" and s["not_known_by_agent"] == 1
+    assert any("blind spot" in r for r in s["notes"])
     assert s["last_audit_completed_at"] == d.clock.wall()
+    # Seen only by an on-demand scan after the last audit: not vouched for yet.
+    d.clock.advance(400)
+    d.on_demand(listed("/up/sub/late", ino=302, ctime=d.clock.wall() - 350, pc=d.clock.wall() - 350, pino=3, size=1))
+    s = q.summary("/up/sub")
+    assert s["verdict"] == "unvouched" and "no audit has listed it since its newest change" in s["reasons"]
 
 
 def test_search_by_glob_regex_name_and_path(d):

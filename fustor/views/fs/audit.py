@@ -80,6 +80,8 @@ class AuditManager:
         self.current: AuditRun | None = None
         self.last_started_wall: float | None = None
         self.last_completed_wall: float | None = None
+        #: when the last audit that completed had started (its listings are at least that fresh)
+        self.last_completed_start_wall: float | None = None
         self.last_report: AuditReport | None = None
         self.abandoned: list[tuple[str, str]] = []  # (audit_id, reason), most recent last
 

@@ -218,25 +218,42 @@ class ViewQuery:
         age = watermark - newest if newest else None
         out["newest_age_s"] = age
         hot = view.config.hot_file_threshold
-        writing, unvouched = [], []
+        writing, unvouched, notes = [], [], []
         if out["suspects"]:
             writing.append(f"{out['suspects']} file(s) suspect: written recently or still open")
         elif age is not None and age < hot:
             writing.append(f"newest mtime is {age:.0f} s old by the watermark (hot below {hot:.0f} s)")
+        # Entries only scans have seen (a host with no agent wrote them) are
+        # vouched for once an audit listed the subtree after its newest change
+        # and no file is suspect (the sentinel saw the hot ones settle): until
+        # then a scan may not have seen the last writes. The blind-spot marks
+        # stay (C11) and are reported as notes.
+        unseen = []
         if out["blind_spot_additions"]:
-            unvouched.append(f"{out['blind_spot_additions']} entr(y/ies) appeared where no agent watches (blind spot)")
+            unseen.append(f"{out['blind_spot_additions']} entr(y/ies) appeared where no agent watches (blind spot)")
         if deletions:
-            unvouched.append(f"{deletions} entr(y/ies) vanished where no agent watches (blind spot)")
+            unseen.append(f"{deletions} entr(y/ies) vanished where no agent watches (blind spot)")
         if out["not_known_by_agent"]:
-            unvouched.append(f"{out['not_known_by_agent']} file(s) seen only by scans, not by an agent")
+            unseen.append(f"{out['not_known_by_agent']} file(s) seen only by scans, not by an agent")
+        if unseen:
+            started = audits.last_completed_start_wall
+            audited_after = (
+                started is not None and newest is not None and started - view.logical.skew > newest
+            )
+            if audited_after:
+                notes += unseen
+            else:
+                unvouched += unseen
+                unvouched.append("no audit has listed it since its newest change")
         if not view.ready:
             unvouched.append("the view's first snapshot has not ended")
         if writing:
-            out.update(verdict="writing", reasons=writing + unvouched)
+            out.update(verdict="writing", reasons=writing + unvouched + notes)
         elif unvouched:
-            out.update(verdict="unvouched", reasons=unvouched)
+            out.update(verdict="unvouched", reasons=unvouched + notes)
         else:
-            out.update(verdict="complete", reasons=[])
+            out.update(verdict="complete", reasons=notes)
+        out["notes"] = notes
         return out
 
     # --- search -------------------------------------------------------------

@@ -191,6 +191,7 @@ class FSView:
         deleted, spared, judged = self._judge_missing(run)
         self.audits.current = None
         self.audits.last_completed_wall = now
+        self.audits.last_completed_start_wall = run.started_wall
         report = AuditReport(audit_id, aborted, deleted, spared, judged, purged)
         self.audits.last_report = report
         return report
