@@ -393,27 +393,31 @@ class Arbitrator:
         return True
 
     def _replace(self, parent: DirNode, node: Node, row: dict) -> None:
-        """Another inode took the name: the old one (and its subtree) is gone."""
+        """Another inode took the name: the old one (and its subtree) is gone.
+
+        The old inode's tombstone is stamped by the name's last version bound
+        to it: the replacing row's parent version may be later than the
+        replacement (a listing), and must not refuse the new inode's own rows.
+        Until the new node goes, its name version refuses the old inode's.
+        """
         path = self.tree.path_of(node)
-        pc = row["parent_ctime"]
-        stamp = pc if pc is not None else row["ctime"]
         self.remove_subtree(node)
-        self.tombstones.record(path, stamp, node.ino, self.clock.wall())
+        self.tombstones.record(path, node.name_ver, node.ino, self.clock.wall())
 
     def _reidentify(self, node: DirNode, row: dict) -> None:
         """Another directory inode took a directory's name (docs/view-engine.md).
 
         The node takes the new inode and attributes. Children that realtime
-        saw at their path since the name's new binding (a version at least the
-        row's parent version) are kept; the rest were the old inode's and go,
-        under the old inode's tombstone. A complete listing judges what stays (C6).
+        saw at their path after the name's last version bound to the old inode
+        are kept (they may be the new inode's); the rest were the old inode's
+        and go, under the old inode's tombstone (stamped as in :meth:`_replace`).
+        A complete listing judges what stays (C6).
         """
         tree = self.tree
         path = tree.path_of(node)
-        pc = row["parent_ctime"]
-        stamp = pc if pc is not None else row["ctime"]
+        stamp = node.name_ver
         for child in list(node.children.values()):
-            if self._max_rt_ver(child) < stamp:
+            if not self._max_rt_ver(child) > stamp:
                 self.remove_subtree(child)
         self.tombstones.record(path, stamp, node.ino, self.clock.wall())
         tree.set_attrs(node, 0, row["mtime"], row["ctime"], row["inode"], tree.meta(row["mode"], row["uid"], row["gid"]))
