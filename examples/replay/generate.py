@@ -571,7 +571,11 @@ def _mixed() -> tuple[Recording, Share]:
               note="unchanged directories are silent markers; changed ones are listed")
     rec.add(fz(t_b + 1.2), "audit_end", session=a, audit_id="A2")
     rec.add(fz(T + 480.0), "tick")
-    t = T + 481.0
+    # Files only the audit saw (no agent watches their host) are not cleared by
+    # one unchanged sentinel answer; the sweep clears them once a whole hot
+    # threshold passed with that evidence and no change.
+    rec.add(fz(T + 620.0), "tick")
+    t = T + 621.0
     rec.add(fz(t), "sentinel_tasks", "nothing left to vouch for", session=a)
     return rec, share
 

@@ -50,6 +50,7 @@ async def serve_fusion(home: Path, stop: asyncio.Event | None = None) -> None:
     service = FusionService(config)
     listeners = Listeners(service, SERVER_NAME)
     service.listeners = listeners
+    listeners.on_change = lambda: write_state(home, listeners)
     await service.start()
     await listeners.start(config.receivers.receivers)
     _tune_gc()

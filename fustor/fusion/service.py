@@ -307,6 +307,8 @@ class FusionService:
     async def _op_events(self, peer: Any, req_id: Any, msg: dict) -> Any:
         s = self._session(peer, msg["session_id"])
         seq = msg["seq"]
+        if seq < 1:  # not a seq any session sends: not to be acknowledged as a duplicate
+            raise WireError(Code.BAD_MESSAGE, f"events: seq must be 1 or more, got {seq}", field="seq")
         if seq <= s.last_enqueued_seq:
             return {"seq": seq, "duplicate": True}
         try:
@@ -809,7 +811,12 @@ class FusionService:
         self.config = new
         self._rebuild_auth(new)
         if self.listeners is not None:
-            out["receivers_restarted"] = await self.listeners.apply(new.receivers.receivers)
+            # The request being answered may have come through a receiver that
+            # restarts: restart after the reply, not while it waits.
+            out["receivers_restarted"] = self.listeners.changes(new.receivers.receivers)
+            if out["receivers_restarted"]:
+                task = asyncio.get_running_loop().create_task(self.listeners.apply(new.receivers.receivers))
+                self._tasks.append(task)
         self._log("info", "reloaded: " + ", ".join(f"{k} {v}" for k, v in out.items() if v) if any(out.values())
                   else "reloaded: nothing changed")
         return out

@@ -71,6 +71,8 @@ class Listeners:
         self.service = service
         self.server_name = server_name
         self._servers: dict[str, tuple[Server, Any]] = {}
+        #: called after :meth:`apply` changed what listens (the app rewrites its state file)
+        self.on_change: Any = None
 
     def port_of(self, name: str) -> int | None:
         entry = self._servers.get(name)
@@ -113,6 +115,16 @@ class Listeners:
         self._servers[name] = (server, cfg)
         log.info("receiver %s listening on %s", name, self.urls()[name])
 
+    def changes(self, receivers: dict[str, Any]) -> list[str]:
+        """Receivers that :meth:`apply` would restart, start or stop."""
+        out = [name for name in self._servers if name not in receivers]
+        for name, cfg in receivers.items():
+            old = self._servers.get(name)
+            if old is None or (old[1].bind, old[1].port, old[1].tls, getattr(old[1], "max_frame", None)) != (
+                    cfg.bind, cfg.port, cfg.tls, getattr(cfg, "max_frame", None)):
+                out.append(name)
+        return out
+
     async def apply(self, receivers: dict[str, Any]) -> list[str]:
         """Restart receivers whose bind, port or TLS changed; start new ones, stop removed ones."""
         restarted = []
@@ -130,12 +142,17 @@ class Listeners:
                 await self._stop_one(name)
             await self._start_one(name, cfg)
             restarted.append(name)
+        if restarted and self.on_change is not None:
+            self.on_change()
         return restarted
 
     async def _stop_one(self, name: str) -> None:
         server, _ = self._servers.pop(name)
         server.close()
-        await server.wait_closed()
+        try:
+            await asyncio.wait_for(server.wait_closed(), 10)
+        except asyncio.TimeoutError:
+            log.warning("receiver %s: connections still closing after 10 s", name)
 
     async def close(self) -> None:
         for name in list(self._servers):

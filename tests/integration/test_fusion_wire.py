@@ -400,3 +400,32 @@ def test_config_edit_keeps_comments_and_hot_reloads_and_invalid_is_refused(fusio
         assert push["push"] == "session_ended"
         await a.close(), await c.close()
     run(main())
+
+
+def test_a_config_write_that_restarts_the_receiver_it_came_through_answers_then_restarts(fusion):
+    """The reply comes first; the receiver moves to its new port after it (no deadlock)."""
+    import json
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        new_port = s.getsockname()[1]
+
+    async def main():
+        c = await ControlClient.connect(fusion.url, ADMIN_KEY)
+        text = (await c.config_read("receivers-config.yaml"))["text"]
+        res = await asyncio.wait_for(c.config_write("receivers-config.yaml", text.replace("port: 0", f"port: {new_port}")), 15)
+        assert res["reload"]["receivers_restarted"] == ["main"]
+        await c.close()
+        deadline = time.monotonic() + 10
+        while True:
+            state = json.loads((fusion.home / "fusion.state.json").read_text())
+            if state["receivers"]["main"].endswith(f":{new_port}"):
+                break
+            assert time.monotonic() < deadline, state
+            await asyncio.sleep(0.05)
+        c2 = await ControlClient.connect(f"ws://127.0.0.1:{new_port}", READONLY_KEY)
+        assert "views" in await c2.status()
+        await c2.close()
+
+    run(main())

@@ -269,14 +269,18 @@ def test_mixed_converges_to_the_share(gen):
     assert [d["path"] for d in lagging] == ["/projects/sub-4006/notes.txt"]
     sweeps = [d for d in out["decisions"] if d["source"] == "sweep"]
     assert sweeps and all(d["decision"] == "clear" for d in sweeps)
-    assert {d["path"] for d in sweeps} == {f"/projects/sub-4008/raw/sample_0{i}.bam" for i in range(1, 7)}
+    # The audited-only files (no agent watched their writes) clear at expiry, on the sentinel's
+    # evidence, not at its first unchanged answer.
+    assert {d["path"] for d in sweeps} == {f"/projects/sub-4008/raw/sample_0{i}.bam" for i in range(1, 7)} | {
+        "/projects/sub-4001/md5sums.txt", "/projects/sub-4003/notes_lab07.txt", "/projects/sub-4003/notes_lab07_2.txt"}
     tasks = [s["tasks"] for s in out["sentinel"] if "tasks" in s]
     assert [set(t) for t in tasks] == [
         {"/projects/sub-4001/md5sums.txt", "/projects/sub-4003/notes_lab07.txt", "/projects/sub-4007/sample_sheet.csv"},
-        {"/projects/sub-4003/notes_lab07_2.txt"},
+        {"/projects/sub-4001/md5sums.txt", "/projects/sub-4003/notes_lab07.txt", "/projects/sub-4003/notes_lab07_2.txt"},
         set(),
     ]
-    assert [s["feedback"]["cleared"] for s in out["sentinel"] if "feedback" in s] == [3, 1]
+    # The sentinel clears the watched host's file at once; the audited-only ones it only vouches for.
+    assert [s["feedback"]["cleared"] for s in out["sentinel"] if "feedback" in s] == [1, 0]
     assert [a["alias"] for a in out["audits"]] == ["A1", "A2"]
     assert out["audits"][0]["deleted"] == ["/projects/sub-4005/qc/fastqc_R2.html"]
     assert node(out, "/projects/latest")["kind"] == "symlink"

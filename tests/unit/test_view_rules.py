@@ -724,3 +724,24 @@ def test_clock_future_mtime_never_moves_the_watermark_and_silence_advances_it():
     assert d.view.logical.watermark() == before
     d.clock.advance(30)
     assert d.view.logical.watermark() == before + 30
+
+
+def test_c10_an_unchanged_answer_for_a_file_no_agent_watches_is_evidence_until_the_sweep():
+    """A host with no agent appends in place: between two appends the sentinel sees it unchanged."""
+    d = driver()
+    base(d)
+    now = d.clock.wall()
+    d.audit(
+        listed("/data/a.txt", ino=11, ctime=T + 8, pc=T + 10, pino=10, size=100),
+        listed("/data/blind", ino=30, ctime=now - 10, pc=now - 10, pino=10, size=4096),
+        listed("/data", "dir", ino=10, ctime=now - 10, pc=T + 5, pino=2, skipped=False),
+    )
+    node = d.node("/data/blind")
+    assert d.view.suspects.get(node) is not None and not node.flags & 2  # hot, not known by an agent
+    d.clock.advance(40)
+    d.view.sentinel_tasks()
+    out = d.view.sentinel_feedback([_answer("/data/blind", mtime=now - 10, ctime=now - 10, size=4096, pc=now - 10)])
+    assert out["cleared"] == 0 and d.view.suspects.get(node).evidence is True
+    assert d.view.query.summary("/data")["verdict"] == "writing"
+    d.clock.advance(HOT)
+    assert d.view.sweep()["cleared"] == 1 and d.view.suspects.get(node) is None

@@ -240,20 +240,25 @@ def stat_paths(root: bytes, keys: list[str], lstat: Callable[[bytes], os.stat_re
     from fustor.schema import kind_of_mode, parent_of
 
     out = []
-    parents: dict[str, float | None] = {}
+    parents: dict[str, tuple[float, int] | None] = {}
     for key in keys:
         pkey = parent_of(key)
         if pkey not in parents:
             try:
-                parents[pkey] = lstat(to_local(pkey, root)).st_ctime
+                pst = lstat(to_local(pkey, root))
+                parents[pkey] = (pst.st_ctime, pst.st_ino)
             except OSError:
                 parents[pkey] = None
+        pctime, pino = parents[pkey] or (None, None)
         try:
             st = lstat(to_local(key, root))
         except OSError:
             out.append({"path": key, "exists": False, "kind": None, "mtime": None, "ctime": None, "size": None,
-                        "parent_ctime": parents[pkey]})
+                        "parent_ctime": pctime, "parent_ino": pino})
             continue
+        # inode and parent_ino let fusion ignore an answer reached through a
+        # stale name above (docs/view-engine.md, finding 9).
         out.append({"path": key, "exists": True, "kind": kind_of_mode(st.st_mode), "mtime": st.st_mtime,
-                    "ctime": st.st_ctime, "size": st.st_size, "parent_ctime": parents[pkey]})
+                    "ctime": st.st_ctime, "size": st.st_size, "inode": st.st_ino, "parent_ctime": pctime,
+                    "parent_ino": pino})
     return out

@@ -328,6 +328,15 @@ class FSView:
                 arb._note(path, "sentinel", "delete", "the sentinel found it gone")
                 continue
             if res.get("mtime") == node.mtime and res.get("size") == node.size:
+                if not node.flags & KNOWN:
+                    # No agent watches where this file is written (a blind spot): an unchanged
+                    # stat between two appends is all a sentinel can see, and audits skip a
+                    # directory an in-place append leaves unchanged (C8). Evidence only: the
+                    # sweep clears it once a whole hot threshold passed with no change seen.
+                    arb._evidence(node, node.mtime, node.size)
+                    out["ignored"] += 1
+                    arb._note(path, "sentinel", "keep", "unchanged, but no agent watches it: evidence for the sweep")
+                    continue
                 if (entry.issued_mono or now_mono) - entry.recorded_at < self.config.sentinel_interval / 2:
                     # Unchanged only since moments before the task (an append in progress between two
                     # writes): fresh evidence for C9, not proof of a finished write. The next round, or
