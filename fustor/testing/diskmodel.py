@@ -268,7 +268,7 @@ class Disk:
     # --- changing the disk --------------------------------------------------------
 
     def _tick(self) -> float:
-        t = self.time + self.step
+        t = round(self.time + self.step, 6)  # microseconds: a float sum would drift
         if self.clock is not None:
             t = max(t, float(self.clock()))
         self.time = t
@@ -451,12 +451,14 @@ class Disk:
         rows = [self._delete_row(src, node.kind)] + self._appeared_rows(dst)
         return self._commit("rename", host, rows, unbound, self._bindings(dst, inodes))
 
-    def copy(self, host: str, src: str, dst: str) -> Change:
+    def copy(self, host: str, src: str, dst: str, *, attrib_row: bool = False) -> Change:
         """``cp -p`` / ``cp -a``: a new copy keeping mtimes (a tree for a directory).
 
         Onto an existing file, ``cp -p`` rewrites it in place (same inode). The
         agent sees the close of the write (a complete row); the mtime restored
-        afterwards is already in the attributes it reads.
+        afterwards is already in the attributes it reads. With ``attrib_row``,
+        a file copy is also followed by the attribute change of that restore
+        (a partial row of the same state), as inotify reports it.
         """
         node = self.get(src)
         if src == "/" or node is None:
@@ -475,7 +477,8 @@ class Disk:
             inodes[target.ino] = target.but(size=node.size, mtime=node.mtime, ctime=now)
             self.open_files.pop(target.ino, None)
             self.inodes = inodes
-            return self._commit("copy", host, [self._event_row(dst, True)], [], [])
+            rows = [self._event_row(dst, True)] + ([self._event_row(dst, False)] if attrib_row else [])
+            return self._commit("copy", host, rows, [], [])
 
         def clone(old: Inode) -> int:
             ino = self._new_ino()
@@ -490,7 +493,10 @@ class Disk:
         parent = self._dir_at(inodes, dp)
         self._link(inodes, parent, dname, new, now)
         self.inodes = inodes
-        return self._commit("copy", host, self._appeared_rows(dst), [], self._bindings(dst, inodes))
+        rows = self._appeared_rows(dst)
+        if attrib_row and node.kind == FILE:
+            rows.append(self._event_row(dst, False))
+        return self._commit("copy", host, rows, [], self._bindings(dst, inodes))
 
     # --- observers ------------------------------------------------------------------
 

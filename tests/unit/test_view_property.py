@@ -100,7 +100,7 @@ class Obligation:
 
 
 class Scenario:
-    def __init__(self, offset: int, snapshot_lens, final_seed: int) -> None:
+    def __init__(self, offset: int, snapshot_lens, final_seed: int, tick: float = 1.0) -> None:
         self.clock = FakeClock(wall=WALL0)
         self.offset = offset
         cfg = FSViewConfig(hot_file_threshold=HOT, sentinel_interval=SENTINEL_INTERVAL, tombstone_ttl=3600)
@@ -108,7 +108,7 @@ class Scenario:
         self.log: list[str] = []
         self.view.arbitrator.trace = lambda p, s, d, r: self.log.append(f"      {s:9} {d:9} {p}: {r}")
         # The disk existed long before the agents: its clock starts in the past.
-        self.disk = Disk(start=WALL0 + offset - 100_000)
+        self.disk = Disk(start=WALL0 + offset - 100_000, step=tick)
         self.queues: dict[str, deque] = {h: deque() for h in WATCHED}
         self.sent = {h: 0 for h in WATCHED}  # operations queued per host
         self.done = {h: 0 for h in WATCHED}  # operations whose rows are all delivered
@@ -191,7 +191,7 @@ class Scenario:
                 height = max(len(components(p)) for p, _ in disk.subtree(src)) - len(components(src))
                 if len(components(dst)) + height > MAX_DEPTH:
                     return None
-                return disk.rename(host, src, dst) if op == "rename" else disk.copy(host, src, dst)
+                return disk.rename(host, src, dst) if op == "rename" else disk.copy(host, src, dst, attrib_row=flag)
             if op == "close":
                 mine = sorted(p for p in files if disk.open_files.get(disk.resolve(p)) == host)
                 return disk.close(host, mine[a % len(mine)]) if mine else None
@@ -444,8 +444,8 @@ class Scenario:
         self.converge()
 
 
-def run_scenario(initial, steps, offset=0, snapshot_lens=(0, 0, 0.3), final_seed=0) -> Scenario:
-    sc = Scenario(offset, snapshot_lens, final_seed)
+def run_scenario(initial, steps, offset=0, snapshot_lens=(0, 0, 0.3), final_seed=0, tick=1.0) -> Scenario:
+    sc = Scenario(offset, snapshot_lens, final_seed, tick)
     try:
         sc.run(initial, steps)
     except AssertionError as exc:
@@ -464,7 +464,54 @@ def run_scenario(initial, steps, offset=0, snapshot_lens=(0, 0, 0.3), final_seed
     offset=st.sampled_from([0, -4, 45]),
     snapshot_lens=lens_params,
     final_seed=st.integers(0, 2**16),
+    tick=st.sampled_from([1.0, 0.25, 0.001]),  # the storage clock's resolution
 )
-def test_view_equals_disk_after_convergence(initial, steps, offset, snapshot_lens, final_seed):
+def test_view_equals_disk_after_convergence(initial, steps, offset, snapshot_lens, final_seed, tick):
     note(f"seed={SEED}")
-    run_scenario(initial, steps, offset, snapshot_lens, final_seed)
+    run_scenario(initial, steps, offset, snapshot_lens, final_seed, tick)
+
+
+# --- the model itself ------------------------------------------------------------
+
+
+def test_disk_model_sets_times_as_posix_does_and_emits_the_agent_rows():
+    disk = Disk(start=100.0)
+    disk.mkdir("A", "/d")
+    disk.mkdir("A", "/e")
+    c = disk.create("A", "/d/f", 5, close=False)
+    assert [r["is_atomic_write"] for _, r in c.rows] == [False] and c.rows[0][1]["parent_ino"] is None
+    assert disk.get("/d").mtime == disk.get("/d").ctime == c.time  # entry added: the parent changes
+    before = disk.versions[-1]
+    w = disk.append("A", "/d/f", 3)
+    assert disk.get("/d/f").size == 8 and disk.get("/d").ctime == c.time  # in place: the parent does not
+    assert w.rows[0][1]["is_atomic_write"] is True and w.time > c.time
+    r = disk.rename("B", "/d/f", "/e/g")
+    (t1, gone_row), (t2, new_row) = r.rows
+    assert t1 is EventType.DELETE and gone_row["path"] == "/d/f" and gone_row["parent_ctime"] == r.time
+    assert t2 is EventType.UPDATE and new_row["path"] == "/e/g" and new_row["ctime"] == r.time  # moved inode's ctime
+    assert disk.get("/d").ctime == disk.get("/e").ctime == r.time  # both parents
+    assert before.inodes[disk.resolve("/e/g")].size == 5  # stored versions never change
+    m = disk.rename("A", "/e", "/d/e")  # a directory moves in: its row, then the scan of its contents
+    assert [row["path"] for _, row in m.rows] == ["/e", "/d/e", "/d/e/g"]
+    scan = m.rows[2][1]
+    assert scan["parent_ino"] == disk.resolve("/d/e") and scan["is_atomic_write"] is False
+    cp = disk.copy("C", "/d/e/g", "/d/h")
+    assert disk.get("/d/h").mtime == disk.get("/d/e/g").mtime and disk.get("/d/h").ctime == cp.time
+
+
+def test_disk_model_listings_report_each_directory_then_its_complete_row_and_can_be_stale():
+    disk = Disk(start=100.0)
+    disk.mkdir("A", "/d")
+    disk.create("A", "/d/f", 1)
+    old = disk.version
+    disk.unlink("A", "/d/f")
+    fresh = [(p, [(r["path"], r["audit_skipped"]) for r in rows]) for p, rows in disk.walk_listing(Lens(disk), audit=True)]
+    assert fresh == [("/", [("/d", None), ("/", False)]), ("/d", [("/d", False)])]
+    stale = Lens(disk, random.Random(1), window=disk.version - old, p_stale=1.0)
+    seen = set()
+    for _ in range(30):
+        for _, rows in disk.walk_listing(stale, audit=False):
+            seen.update(r["path"] for r in rows)
+    assert "/d/f" in seen  # an old version of /d still shows the deleted file
+    answer = disk.sentinel_answer("/d/f", Lens(disk))
+    assert answer["exists"] is False and answer["parent_ctime"] == disk.get("/d").ctime

@@ -105,22 +105,32 @@ def test_c3_scan_after_a_confirming_directory_row_passes_the_tombstone():
 
 
 def test_c3_binding_a_recreated_directory_does_not_pass_newer_tombstones_below_it():
-    """/p deleted (T+1) and re-created (T+2); /p/y created (T+3) and deleted (T+5),
-    both seen by realtime. A snapshot lists / freshly (binding /p at T+9, after the
-    delete of /p) but /p from a stale cache (T+4, still holding y): y's own
-    tombstone is newer than /p's, so the binding of /p does not pass it."""
-    d = driver()
+    """/p deleted (T+1, realtime) and re-created (T+2); a blind host creates /p/y (T+3),
+    which a listing shows, and deletes it (T+5), which the sentinel finds (a tombstone at
+    T+5; the view's /p stays at T+3). A later snapshot lists / freshly (binding /p at
+    T+9, after the delete of /p) but /p from a stale cache (T+4, still holding y): y's
+    own tombstone is newer than /p's, so the binding of /p does not pass it (C3's
+    "older tombstones below it": older than P's own), and C4 does not stop it either."""
+    d = driver(hot_file_threshold=2000)
     d.realtime(live("/p", "dir", ino=10, ctime=T, pc=T), session="A")
     d.delete(gone("/p", pc=T + 1, kind="dir"), session="A")
     d.realtime(live("/p", "dir", ino=11, ctime=T + 2, pc=T + 2), session="A")
-    d.realtime(live("/p/y", ino=12, ctime=T + 3, pc=T + 3), session="A")
-    d.delete(gone("/p/y", pc=T + 5, kind="file"), session="A")
     d.snapshot(
-        listed("/p", "dir", ino=11, ctime=T + 5, pc=T + 9, pino=2),
+        listed("/p", "dir", ino=11, ctime=T + 3, pc=T + 2, pino=2),
+        listed("/p/y", ino=12, ctime=T + 3, pc=T + 3, pino=11),
+        session="A",
+    )
+    assert d.view.sentinel_tasks() == ["/p/y"]
+    out = d.view.sentinel_feedback([{"path": "/p/y", "exists": False, "kind": None, "mtime": None, "ctime": None,
+                                     "size": None, "parent_ctime": T + 5}])
+    assert out["deleted"] == 1 and d.node("/p").ctime == T + 3
+    d.snapshot(
+        listed("/p", "dir", ino=11, ctime=T + 3, pc=T + 9, pino=2),  # /p's attributes from a cache too
         listed("/p/y", ino=12, ctime=T + 3, pc=T + 4, pino=11),
         session="A",
     )
     assert not d.has("/p/y")
+    assert d.reasons("/p/y")[-1] == "tombstone: the listing did not bind the name after the delete"
 
 
 def test_c1_scan_rows_are_not_dropped_for_a_parent_version_another_host_gave():
