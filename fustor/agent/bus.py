@@ -45,6 +45,13 @@ class Subscription:
         bus.group._maybe_split(bus)
         return items
 
+    def rewind(self, n: int) -> None:
+        """Give back the last ``n`` items taken (not sent after all): the next take reads them again.
+
+        An item the bus dropped meanwhile is not read again but counted in :attr:`lost`.
+        """
+        self.position -= n
+
     async def wait(self, timeout: float | None = None) -> None:
         """Until there is something to take (or ``timeout``)."""
         while self.position >= self.bus.end:

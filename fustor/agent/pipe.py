@@ -297,14 +297,22 @@ class AgentPipe:
             pending: list[dict] = []
             deleting = None
             index = 0
-            for d, rows, idx in items:
-                if deleting is not None and (d != deleting or len(pending) + len(rows) > batch_size) and pending:
+            handed = 0  # items the sender has taken (it delivers them, resending after a reconnect)
+            try:
+                for i, (d, rows, idx) in enumerate(items):
+                    if deleting is not None and (d != deleting or len(pending) + len(rows) > batch_size) and pending:
+                        await self.sender.send(_event("realtime", pending, index, "delete" if deleting else "update"))
+                        handed = i
+                        pending = []
+                    deleting, index = d, idx
+                    pending.extend(rows)
+                if pending:
                     await self.sender.send(_event("realtime", pending, index, "delete" if deleting else "update"))
-                    pending = []
-                deleting, index = d, idx
-                pending.extend(rows)
-            if pending:
-                await self.sender.send(_event("realtime", pending, index, "delete" if deleting else "update"))
+                handed = len(items)
+            finally:
+                if handed < len(items):
+                    # The connection or the session went away: the rest is read again afterwards.
+                    self.sub.rewind(len(items) - handed)
             self._tick("realtime")
 
     async def _leader_loop(self) -> None:

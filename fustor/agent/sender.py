@@ -59,6 +59,8 @@ class WebSocketSender(Sender):
         self.unacked: OrderedDict[int, dict] = OrderedDict()
         self._room = asyncio.Condition()
         self.sent = 0
+        self.batches = 0  # distinct batches given to this sender (resends not counted)
+        self.rows = 0  # their rows
         self.acked = 0
         self.resent = 0
         self.duplicates = 0
@@ -82,27 +84,39 @@ class WebSocketSender(Sender):
         self.ended = asyncio.Event()
         reply = await self.conn.request("session.open", schema=SCHEMA_NAME, schema_version=SCHEMA_VERSION,
                                         resume=self.session_id, **info)
-        pending = list(self.unacked.values())
         if reply.get("resumed"):
+            # Resent with their own seqs: fusion drops a batch it already received (protocol §6).
             last = reply.get("last_seq", 0)
-            pending = [m for s, m in self.unacked.items() if s > last]
             for s in [s for s in self.unacked if s <= last]:
                 del self.unacked[s]
                 self.acked += 1
         else:
-            self.seq = 0
+            # A new session: realtime and snapshot batches renumbered from 1; audit and on-demand
+            # batches belonged to the old session's audit or job.
+            kept = [m for m in self.unacked.values() if m["event"].get("source") not in ("audit", "on_demand")]
+            self.unacked = OrderedDict((i, {**m, "seq": i}) for i, m in enumerate(kept, 1))
+            self.seq = len(kept)
         self.session_id = reply["session_id"]
-        self.unacked.clear()
-        for msg in pending:
+        # Every pending batch stays in unacked while it is resent: if the connection drops again
+        # half way, the rest are still there for the next session.
+        for seq, msg in list(self.unacked.items()):
             self.resent += 1
-            await self._submit(msg["event"])
+            await self._write(seq, msg["event"])
         return reply
 
     async def _submit(self, event: dict) -> None:
-        assert self.conn is not None
         self.seq += 1
         seq = self.seq
         self.unacked[seq] = {"seq": seq, "event": event}
+        self.batches += 1
+        self.rows += len(event.get("rows") or ())
+        try:
+            await self._write(seq, event)
+        except ConnectionLost:
+            pass  # taken: it stays in unacked and is resent after the reconnect
+
+    async def _write(self, seq: int, event: dict) -> None:
+        assert self.conn is not None
         fut = await self.conn.submit("events", session_id=self.session_id, seq=seq, event=event)
         self.sent += 1
         fut.add_done_callback(lambda f, seq=seq, sid=self.session_id: self._acked(sid, seq, f))
@@ -134,7 +148,11 @@ class WebSocketSender(Sender):
             self._room.notify_all()
 
     async def send(self, event: dict) -> None:
-        """Send one batch in order; waits while too many are unacknowledged."""
+        """Send one batch in order; waits while too many are unacknowledged.
+
+        Raises :class:`ConnectionLost` or :class:`SessionEnded` when the batch was not taken
+        (the caller keeps it); once taken, it is delivered, resent after a reconnect if need be.
+        """
         async with self._room:
             await self._room.wait_for(lambda: len(self.unacked) < self.max_unacked or not self.connected)
         if not self.connected:
@@ -188,7 +206,9 @@ class WebSocketSender(Sender):
             self.conn = None
 
     def stats(self) -> dict:
-        return {"sent": self.sent, "acked": self.acked, "unacked": len(self.unacked), "resent": self.resent,
+        return {"sent": self.sent, "batches": self.batches, "rows": self.rows, "acked": self.acked,
+                "unacked": len(self.unacked),
+                "resent": self.resent,
                 "duplicates": self.duplicates, "refused": self.refused, "last_error": self.last_error}
 
 

@@ -88,7 +88,8 @@ class Cluster:
         self, base: Path, *, hosts: Iterable[str] = ("A", "B", "C"), agents: Iterable[str] = ("A", "B"),
         view: dict[str, Any] | None = None, pipe: dict[str, Any] | None = None, source: dict[str, Any] | None = None,
         timeout_hint: float = 1.0, backoff: float = 0.2, agent_prefix: list[str] | None = None,
-        setup: Callable[[Path], Any] | None = None,
+        setup: Callable[[Path], Any] | None = None, agent_pipe: dict[str, Any] | None = None,
+        max_frame: int | None = None,
     ) -> None:  # fmt: skip
         self.base = Path(base)
         self.hosts = list(hosts)
@@ -101,6 +102,12 @@ class Cluster:
         self.agent_prefix = agent_prefix
         #: called with the backing directory once it is mounted, before any process starts
         self.setup = setup
+        #: settings of each agent's pipe file (batch_size, bus_capacity, max_unacked ...)
+        self.agent_pipe_settings = dict(agent_pipe or {})
+        #: fusion's largest frame (``max_frame`` of its receiver); None: the default
+        self.max_frame = max_frame
+        #: host -> the URL its agent uses instead of fusion's (a proxy); kept across restarts
+        self.agent_urls: dict[str, str] = {}
         self.storage: SharedStorage | None = None
         self.fusion: FusionProcess | None = None
         self.agents: dict[str, AgentProcess] = {}
@@ -129,7 +136,8 @@ class Cluster:
 
     def _fusion_home(self) -> Path:
         return make_fusion_home(self.base / "fusion", views={VIEW: self.view_settings},
-                                pipes={PIPE: {"views": [VIEW], **self.pipe_settings}}, port=self._port)
+                                pipes={PIPE: {"views": [VIEW], **self.pipe_settings}}, port=self._port,
+                                max_frame=self.max_frame)
 
     def start_fusion(self) -> FusionProcess:
         self.fusion = FusionProcess(self._fusion_home()).start()
@@ -141,14 +149,18 @@ class Cluster:
         assert self.fusion is not None
         self.fusion.kill() if kill else self.fusion.stop()
 
-    def start_agent(self, host: str) -> AgentProcess:
+    def start_agent(self, host: str, fusion_url: str | None = None) -> AgentProcess:
+        """(Re)start the agent of ``host``; ``fusion_url`` (remembered) replaces fusion's URL, e.g. a proxy."""
         assert self.storage is not None and self.fusion is not None
         old = self.agents.get(host)
         if old is not None:
             old.kill()
-        home = make_agent_home(self.base / f"agent-{host}", root=self.storage.host(host), fusion_url=self.fusion.url,
-                               agent_id=self.agent_id(host), pipe_id=PIPE, timeout_hint=self.timeout_hint,
-                               source=self.source_settings)  # fmt: skip
+        if fusion_url is not None:
+            self.agent_urls[host] = fusion_url
+        home = make_agent_home(self.base / f"agent-{host}", root=self.storage.host(host),
+                               fusion_url=self.agent_urls.get(host, self.fusion.url), agent_id=self.agent_id(host),
+                               pipe_id=PIPE, timeout_hint=self.timeout_hint, source=self.source_settings,
+                               pipe=self.agent_pipe_settings)  # fmt: skip
         proc = AgentProcess(home, backoff=self.backoff, prefix=self.agent_prefix).start()
         self.agents[host] = proc
         return proc

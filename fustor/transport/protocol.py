@@ -85,7 +85,9 @@ class ServerProtocol:
         req_id = None
         try:
             msg = wire.decode(frame)
-            req_id = msg.get("id") if isinstance(msg.get("id"), (int, str)) else None
+            rid = msg.get("id")
+            # A bool is an int to Python, but not a valid id: answer it with re null.
+            req_id = rid if isinstance(rid, (int, str)) and not isinstance(rid, bool) else None
             req_id, op = wire.check_request(msg)
         except WireError as err:
             self._refuse(req_id, err, close=not self.authenticated)

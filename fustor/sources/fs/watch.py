@@ -25,7 +25,7 @@ import errno
 import logging
 import os
 import stat as _stat
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Callable
 
 from inotify_simple import INotify
@@ -43,6 +43,11 @@ MASK = (F.CREATE | F.CLOSE_WRITE | F.MODIFY | F.ATTRIB | F.DELETE | F.MOVED_FROM
         | F.DELETE_SELF | F.DONT_FOLLOW | F.ONLYDIR | F.EXCL_UNLINK)  # fmt: skip
 
 Emit = Callable[[list[dict], bool], None]  # (rows, deleting)
+
+#: inotify events handled per turn of the event loop. One read returns everything queued (up
+#: to the kernel's max_queued_events, 16384): handled in one go, a flood of events would hold
+#: heartbeats, acks and the control plane for seconds. The rest waits in the kernel's queue.
+EVENTS_PER_TURN = 256
 
 
 class WatchManager:
@@ -63,6 +68,7 @@ class WatchManager:
         self.events_seen = 0
         self.degraded = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._backlog: deque = deque()  # events read and not handled yet
 
     # --- lifecycle ----------------------------------------------------------
 
@@ -84,6 +90,7 @@ class WatchManager:
         self._ino = None
         self._by_wd.clear()
         self._lru.clear()
+        self._backlog.clear()
 
     @property
     def used(self) -> int:
@@ -174,10 +181,30 @@ class WatchManager:
         except OSError as exc:
             self.errors.add("/", exc)
             return
+        self._backlog.extend(events)
+        if self._backlog:
+            # Read no more until these are handled, a slice per loop turn.
+            self._loop.remove_reader(self._ino.fileno())  # type: ignore[union-attr]
+            self._drain()
+
+    def _drain(self) -> None:
+        """Handle up to EVENTS_PER_TURN events of the backlog; the rest on the next turn."""
+        if self._ino is None or self._loop is None:
+            return
+        backlog = self._backlog
+        chunk = [backlog.popleft() for _ in range(min(EVENTS_PER_TURN, len(backlog)))]
+        while backlog and chunk and chunk[-1].mask & F.MOVED_FROM:
+            chunk.append(backlog.popleft())  # keep a rename's halves together
         try:
-            self.handle(events)
+            self.handle(chunk)
         except Exception:  # one bad event must not stop the watcher
             log.exception("handling inotify events failed")
+        if self._ino is None:
+            return
+        if backlog:
+            self._loop.call_soon(self._drain)
+        else:
+            self._loop.add_reader(self._ino.fileno(), self._readable)
 
     def handle(self, events) -> None:
         self.events_seen += len(events)
