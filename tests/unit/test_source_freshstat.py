@@ -36,8 +36,8 @@ def test_stat_paths_answers_match_the_listing_stats(tmp_path: Path) -> None:
     [res, gone] = stat_paths(os.fsencode(tmp_path), ["/a/x", "/a/none"])
     st, pst = os.lstat(tmp_path / "a" / "x"), os.lstat(tmp_path / "a")
     assert res == {"path": "/a/x", "exists": True, "kind": "file", "mtime": st.st_mtime, "ctime": st.st_ctime,
-                   "size": 5, "parent_ctime": pst.st_ctime}  # fmt: skip
-    assert gone["exists"] is False and gone["parent_ctime"] == pst.st_ctime
+                   "size": 5, "inode": st.st_ino, "parent_ctime": pst.st_ctime, "parent_ino": pst.st_ino}  # fmt: skip
+    assert gone["exists"] is False and gone["parent_ctime"] == pst.st_ctime and gone["parent_ino"] == pst.st_ino
 
 
 @pytest.mark.integration

@@ -745,3 +745,13 @@ def test_c10_an_unchanged_answer_for_a_file_no_agent_watches_is_evidence_until_t
     assert d.view.query.summary("/data")["verdict"] == "writing"
     d.clock.advance(HOT)
     assert d.view.sweep()["cleared"] == 1 and d.view.suspects.get(node) is None
+    # Once its mtime is a whole threshold old, an unchanged answer clears it at once.
+    d.realtime(live("/data/other", ino=31, ctime=T + 70, pc=T + 70, size=1))  # unrelated; keeps the view busy
+    d.audit(listed("/data/blind2", ino=32, ctime=d.clock.wall() - HOT + 5, pc=d.clock.wall(), pino=10, size=9),
+            listed("/data", "dir", ino=10, ctime=d.clock.wall(), pc=T + 5, pino=2, skipped=False))
+    n2 = d.node("/data/blind2")
+    assert d.view.suspects.get(n2) is not None
+    d.clock.advance(40)
+    d.view.sentinel_tasks()
+    out = d.view.sentinel_feedback([_answer("/data/blind2", mtime=n2.mtime, ctime=n2.ctime, size=9, pc=d.clock.wall())])
+    assert out["cleared"] == 1 and d.view.suspects.get(n2) is None
