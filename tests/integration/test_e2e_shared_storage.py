@@ -114,7 +114,9 @@ def test_files_c_creates_are_blind_spot_additions_and_the_sentinel_clears_a_hot_
     assert last_seen, "not suspect right after C's last write"
     remaining = last_seen["expires_in_s"] - (time.monotonic() - last_seen["at"])
     assert remaining > 1.0, f"cleared by expiry, not by the sentinel: {last_seen}"
-    assert time.time() - t_last < hot / 2, "the sentinel took too long"
+    # No agent watches C: an unchanged answer clears once the state has held for half the hot
+    # threshold (an in-place appender pausing between chunks is not mistaken for finished).
+    assert time.time() - t_last < hot, "the sentinel took too long"
 
     # An audit that started after C's last write has listed both as blind-spot additions.
     c.wait_audit_after(t_last)

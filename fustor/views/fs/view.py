@@ -328,11 +328,14 @@ class FSView:
                 arb._note(path, "sentinel", "delete", "the sentinel found it gone")
                 continue
             if res.get("mtime") == node.mtime and res.get("size") == node.size:
-                if not node.flags & KNOWN and self.logical.watermark() - node.mtime < self.config.hot_file_threshold:
-                    # No agent watches where this file is written (a blind spot) and it was
-                    # modified within the hot threshold: an unchanged stat between two appends is
-                    # all a sentinel can see, and audits skip a directory an in-place append leaves
-                    # unchanged (C8). Evidence only, until its mtime is a whole threshold old.
+                hot = self.config.hot_file_threshold
+                if (not node.flags & KNOWN and self.logical.watermark() - node.mtime < hot
+                        and (entry.issued_mono or now_mono) - entry.recorded_at < hot / 2):
+                    # No agent watches where this file is written (a blind spot): an unchanged
+                    # stat between two appends is all a sentinel can see, and audits skip a
+                    # directory an in-place append leaves unchanged (C8). It clears once the
+                    # state it shows has held for half the hot threshold (or its mtime is a
+                    # whole threshold old); until then the answer is evidence only.
                     arb._evidence(node, node.mtime, node.size)
                     out["ignored"] += 1
                     arb._note(path, "sentinel", "keep", "unchanged, but no agent watches it and it is still hot: evidence only")
