@@ -325,7 +325,8 @@ class PlaneFuzzer:
                                     f"{str(msg)[:300]} for {str(case.frame)[:200]}")
         elif case.outcome == "duplicate":
             if not (msg.get("ok") and msg.get("duplicate")):
-                self.report.violate(f"{self.report.target}: {case.label}: expected a duplicate ack, got {str(msg)[:300]}")
+                self.report.violate(f"{self.report.target}: {case.label}: expected a duplicate ack, "
+                                    f"got {str(msg)[:300]}")
             else:
                 self.report.duplicates += 1
         elif case.outcome == "ok":

@@ -209,6 +209,8 @@ class NetProxy:
         link.tasks = [up, down]
         try:
             await asyncio.wait({up, down})  # each ends at its side's EOF (passed on) or error
+        except asyncio.CancelledError:
+            pass  # the proxy is closing (asyncio logs a connection callback that ends cancelled)
         finally:
             self._links.discard(link)
             link.abort()
