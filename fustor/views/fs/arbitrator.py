@@ -24,7 +24,7 @@ from fustor.core import LogicalClock
 from fustor.schema import DIR, FILE, SYMLINK
 
 from .state import BlindSpots, Suspects, Tombstones
-from .tree import BLIND, IMPLICIT, KNOWN, SKIPPED, SUSPECT, DirNode, Node, SymlinkNode, Tree
+from .tree import BLIND, IMPLICIT, KNOWN, SKIPPED, SUSPECT, DirNode, Node, SymlinkNode, Tree, subtree_max
 
 _intern = sys.intern
 
@@ -149,27 +149,15 @@ class Arbitrator:
         """
         best = node.name_ver
         if node.is_dir:
-            stack = list(node.children.values())  # type: ignore[attr-defined]
-            while stack:
-                n = stack.pop()
-                if n.rt_ver > best:
-                    best = n.rt_ver
-                if n.is_dir:
-                    stack.extend(n.children.values())  # type: ignore[attr-defined]
+            for child in node.children.values():  # type: ignore[attr-defined]
+                below = subtree_max(child, "rt_ver")
+                if below > best:
+                    best = below
         return best
 
     @staticmethod
     def _max_ctime(node: Node) -> float:
-        best = node.ctime
-        if node.is_dir:
-            stack = list(node.children.values())  # type: ignore[attr-defined]
-            while stack:
-                n = stack.pop()
-                if n.ctime > best:
-                    best = n.ctime
-                if n.is_dir:
-                    stack.extend(n.children.values())  # type: ignore[attr-defined]
-        return best
+        return subtree_max(node, "ctime")
 
     @staticmethod
     def _is_newer(node: Node, row: dict) -> bool:
@@ -425,16 +413,7 @@ class Arbitrator:
     @staticmethod
     def _max_rt_ver(node: Node) -> float:
         """Newest version realtime saw anywhere in ``node``'s subtree (C6 c)."""
-        best = node.rt_ver
-        if node.is_dir:
-            stack = list(node.children.values())  # type: ignore[attr-defined]
-            while stack:
-                n = stack.pop()
-                if n.rt_ver > best:
-                    best = n.rt_ver
-                if n.is_dir:
-                    stack.extend(n.children.values())  # type: ignore[attr-defined]
-        return best
+        return subtree_max(node, "rt_ver")
 
     def _realtime_suspect(self, node: Node, row: dict) -> None:
         if node.kind != FILE:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from fustor.core import AuditError
 
-from .tree import Node
+from .tree import Node, subtree_max
 
 
 @dataclass(eq=False)
@@ -130,13 +130,4 @@ async def wait_drained(pending: Callable[[], int], timeout: float, poll: float =
 
 def max_rt_ver(node: Node) -> float:
     """Newest version realtime saw anywhere in ``node``'s subtree (C6 c)."""
-    best = node.rt_ver
-    if node.is_dir:
-        stack = list(node.children.values())  # type: ignore[attr-defined]
-        while stack:
-            n = stack.pop()
-            if n.rt_ver > best:
-                best = n.rt_ver
-            if n.is_dir:
-                stack.extend(n.children.values())  # type: ignore[attr-defined]
-    return best
+    return subtree_max(node, "rt_ver")

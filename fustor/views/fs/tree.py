@@ -106,6 +106,21 @@ class DirNode(Node):
         self.stale = False
 
 
+def subtree_max(node: Node, attr: str) -> float:
+    """The largest value of ``attr`` over ``node`` and everything below it."""
+    best = getattr(node, attr)
+    if node.is_dir:
+        stack = list(node.children.values())  # type: ignore[attr-defined]
+        while stack:
+            n = stack.pop()
+            value = getattr(n, attr)
+            if value > best:
+                best = value
+            if n.is_dir:
+                stack.extend(n.children.values())  # type: ignore[attr-defined]
+    return best
+
+
 class Tree:
     """The nodes of one view and the operations that keep roll-ups true."""
 
