@@ -456,7 +456,10 @@ def test_connection_manager_retries_with_backoff_and_never_raises():
         cm = ConnectionManager("ws://127.0.0.1:9", "key-00000", connector=refuse, backoff_initial=0.02,
                                backoff_max=0.08)  # fmt: skip
         await cm.start()
-        await asyncio.sleep(0.4)
+        deadline = asyncio.get_running_loop().time() + 5
+        while not (len(attempts) >= 4 and cm.state().state == DISCONNECTED and cm.state().retry_in is not None):
+            assert asyncio.get_running_loop().time() < deadline, cm.state()
+            await asyncio.sleep(0.01)
         st = cm.state()
         assert st.state == DISCONNECTED and "refused" in (st.reason or "") and st.retry_in is not None
         assert st.line().startswith("disconnected, retrying in ")
