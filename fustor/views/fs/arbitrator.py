@@ -249,15 +249,90 @@ class Arbitrator:
     # --- realtime (C1, C2) ------------------------------------------------
 
     def apply_realtime(self, rows: list[dict], deleting: bool, agent_now: float | None, scan_ctx: ListingContext) -> int:
+        if deleting:
+            applied = 0
+            for row in rows:
+                applied += self._realtime_delete(row)
+            return applied
+        return self._realtime_fast(rows, agent_now, scan_ctx)
+
+    def _realtime_fast(self, rows: list[dict], agent_now: float | None, scan_ctx: ListingContext) -> int:
+        """Realtime upserts, with the common case inlined: a new file in a known directory.
+
+        That case (no tombstone at the path or above it, the parent a
+        directory of the view, no node at the name) is what C1 reduces to for
+        a file that just appeared: write the node, known by an agent, with the
+        versions the row proves, suspect unless the write was atomic. It is
+        :meth:`_realtime_upsert` for that case, written out once per batch
+        instead of per row (the file's share of its ancestors' roll-ups is
+        added by ``Tree.flush``). Everything else goes through the general
+        path, as do rows of a new directory's scan (a listing, C1 and C3).
+        """
+        tree = self.tree
+        ensure_dir = tree.ensure_dir
+        attach = tree.attach_deferred
+        meta = tree.meta
+        tombs = self.tombstones
+        by_path = tombs._by_path
+        deletions = self.blind.deletions
+        trace = self.trace
+        observe = self.logical.observe
+        hot = self.hot
+        now_wall = self.clock.wall()
+        last_ppath = None
+        parent: Any = None
+        covered = False
         applied = 0
         for row in rows:
-            if deleting:
-                applied += self._realtime_delete(row)
-            elif row["parent_ino"] is not None:
+            if row["parent_ino"] is not None:
                 # The scan of a directory the agent just saw appear: a listing (C1, C3).
                 applied += self._realtime_scan_row(row, scan_ctx)
-            else:
+                last_ppath = None
+                continue
+            kind = row["kind"]
+            path = row["path"]
+            if kind == DIR or (by_path and path in by_path):
                 applied += self._realtime_upsert(row, agent_now, scan_ctx)
+                last_ppath = None  # the general path may have changed the tree
+                continue
+            ppath = row["parent_path"]
+            if ppath != last_ppath:
+                # Tombstones first: a row they drop must not make implicit directories.
+                covered = bool(by_path) and bool(tombs.covering(ppath))
+                parent = None if covered else ensure_dir(ppath)
+                last_ppath = ppath
+            if parent is None:
+                applied += self._realtime_upsert(row, agent_now, scan_ctx)
+                last_ppath = None
+                continue
+            name = path[len(ppath) + 1:] if ppath != "/" else path[1:]
+            if name in parent.children:
+                applied += self._realtime_upsert(row, agent_now, scan_ctx)
+                last_ppath = None
+                continue
+            ctime, pc, mtime = row["ctime"], row["parent_ctime"], row["mtime"]
+            cls = SymlinkNode if kind == SYMLINK else Node
+            node = cls(_intern(name), parent, row["size"] or 0, mtime, ctime, row["inode"],
+                       meta(row["mode"], row["uid"], row["gid"]), KNOWN)
+            node.updated_at = now_wall
+            ver = ctime if pc is None or ctime >= pc else pc
+            if ver > 0:
+                node.rt_ver = ver
+            if pc is not None and pc > 0:
+                node.name_ver = pc
+            attach(parent, node)
+            if deletions:
+                deletions.pop(path, None)
+            if kind == FILE:
+                if not row["is_atomic_write"]:
+                    self.mark_suspect(node, hot)
+                if agent_now is not None and mtime is not None:
+                    observe(mtime, agent_now)
+            if pc is not None and pc > parent.ctime:
+                self._update_parent(parent, row)
+            if trace is not None:
+                trace(path, "realtime", "apply", "realtime")
+            applied += 1
         return applied
 
     def _realtime_touch(self, node: Node, row: dict, now_wall: float) -> None:
