@@ -1,7 +1,10 @@
 """The cost of the wire's codec and of per-message compression on one event batch.
 
 Builds the ``events`` frame an agent sends for ``--rows`` FS rows and times
-encode and decode with the stdlib ``json`` and with ``orjson``, and deflate
+encode and decode with the stdlib ``json`` and with ``orjson``; what fusion
+does with the frame, decode plus row validation, both ways it can
+(``orjson`` then ``fustor.schema.validate_rows``, or the typed msgspec decode
+of ``fustor.transport.wire.decode_events``); and deflate
 with the settings websockets uses for permessage-deflate (12-bit window,
 memLevel 5, default level). Best of 5 repeats. Ends with one JSON line.
 The figures back the choices written down in docs/protocol.md §11.
@@ -20,7 +23,8 @@ import zlib
 import orjson
 
 from fustor.core.events import EventBase, EventType, MessageSource
-from fustor.schema import make_row
+from fustor.schema import make_row, validate_rows
+from fustor.transport import wire
 
 
 def frame(n: int) -> dict:
@@ -62,17 +66,24 @@ def main(argv: list[str] | None = None) -> int:
         "json_decode_ms": best_ms(lambda: json.loads(as_json), n),
         "orjson_encode_ms": best_ms(lambda: orjson.dumps(msg), n),
         "orjson_decode_ms": best_ms(lambda: orjson.loads(as_orjson), n),
+        "orjson_decode_validate_ms": best_ms(lambda: validate_rows(orjson.loads(as_orjson)["event"]["rows"]), n),
+        "typed_decode_validate_ms": best_ms(lambda: validate_rows(wire.decode_events(as_orjson)["event"]["rows"]), n),
         "deflate_ms": best_ms(deflate, max(1, n // 2)),
         "inflate_ms": best_ms(lambda: zlib.decompressobj(-12).decompress(compressed), max(1, n // 2)),
         "deflated_bytes": len(compressed),
     }
     out["decode_ratio"] = out["json_decode_ms"] / out["orjson_decode_ms"]
     out["encode_ratio"] = out["json_encode_ms"] / out["orjson_encode_ms"]
+    out["typed_ratio"] = out["orjson_decode_validate_ms"] / out["typed_decode_validate_ms"]
     print(
         f"{args.rows} rows, {len(as_orjson):,} bytes: decode json {out['json_decode_ms']:.2f} ms, orjson "
         f"{out['orjson_decode_ms']:.2f} ms ({out['decode_ratio']:.1f}x); encode json {out['json_encode_ms']:.2f} ms, "
         f"orjson {out['orjson_encode_ms']:.2f} ms ({out['encode_ratio']:.1f}x); deflate {out['deflate_ms']:.2f} ms "
         f"+ inflate {out['inflate_ms']:.2f} ms to {len(compressed):,} bytes"
+    )
+    print(
+        f"decode + validate: orjson then validate_rows {out['orjson_decode_validate_ms']:.2f} ms, typed msgspec "
+        f"decode {out['typed_decode_validate_ms']:.2f} ms ({out['typed_ratio']:.1f}x)"
     )
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}))
     return 0

@@ -8,11 +8,14 @@ from .fs import (
     SCHEMA_NAME,
     SCHEMA_VERSION,
     SYMLINK,
+    CheckedRows,
     RowError,
+    WireRow,
     is_compatible,
     kind_of_mode,
     make_row,
     row_from_stat,
+    rows_from_wire,
     validate_row,
     validate_rows,
 )
@@ -34,7 +37,7 @@ from .paths import (
 
 __all__ = [
     "DIR", "FILE", "KINDS", "ROOT", "ROW_FIELDS", "SCHEMA_NAME", "SCHEMA_VERSION", "SYMLINK",
-    "PathError", "RowError", "check_key", "display_path", "escape_name", "is_compatible",
+    "CheckedRows", "PathError", "RowError", "WireRow", "check_key", "display_path", "escape_name", "is_compatible",
     "is_normalized", "is_within", "join", "kind_of_mode", "make_row", "name_of",
-    "normalize_path", "parent_of", "row_from_stat", "to_local", "unescape_name", "validate_row", "validate_rows",
+    "normalize_path", "parent_of", "row_from_stat", "rows_from_wire", "to_local", "unescape_name", "validate_row", "validate_rows",
 ]  # fmt: skip

@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import math
 import stat as _stat
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from .paths import PathError, check_key, join, parent_of
 
@@ -183,6 +185,8 @@ def validate_row(row: Any, *, deleting: bool = False) -> dict[str, Any]:
             raise RowError(f"row {path}: {name} may not be negative")
     if not deleting and row.get("ctime") is None:
         raise RowError(f"row {path}: ctime is required (it is the entry's version)")
+    if not deleting and row.get("mtime") is None:
+        raise RowError(f"row {path}: mtime is required (every stat has one; the view orders files by it)")
     for name in ("audit_skipped", "is_atomic_write"):
         value = row.get(name)
         if value is not None and not isinstance(value, bool):
@@ -208,6 +212,20 @@ _FLOAT_FIELDS = ("mtime", "ctime", "parent_mtime", "parent_ctime")
 _INT_ONLY = ("size", "inode", "mode", "uid", "gid", "parent_ino")
 
 
+def _plain_key(path: str) -> bool:
+    """Whether ``path`` is certainly a normalised key (cheap; :func:`check_key` decides the rest)."""
+    return path == "/" or not (
+        path[:1] != "/" or path[-1:] == "/" or "//" in path or "\\" in path or not path.isprintable()
+        or ("/." in path and ("/./" in path or "/../" in path or path.endswith(("/.", "/.."))))
+    )
+
+
+class CheckedRows(list):
+    """Rows :func:`rows_from_wire` already checked: :func:`validate_rows` passes them through."""
+
+    __slots__ = ("deleting",)
+
+
 def validate_rows(rows: Any, *, deleting: bool = False) -> list[dict[str, Any]]:
     """Validate a batch of rows (the receiver's hot path); :func:`validate_row` semantics.
 
@@ -215,6 +233,8 @@ def validate_rows(rows: Any, *, deleting: bool = False) -> list[dict[str, Any]]:
     path; anything unusual falls back to :func:`validate_row`, which says
     precisely what is wrong.
     """
+    if type(rows) is CheckedRows and (deleting or not rows.deleting):
+        return rows  # checked as strictly as this call asks (a delete batch asks less)
     if not isinstance(rows, list):
         raise RowError("rows must be a list")
     nfields = len(ROW_FIELDS)
@@ -242,10 +262,7 @@ def validate_rows(rows: Any, *, deleting: bool = False) -> list[dict[str, Any]]:
             continue
         if (
             type(path) is not str
-            or (path != "/" and (
-                path[:1] != "/" or path[-1:] == "/" or "//" in path or "\\" in path or not path.isprintable()
-                or ("/." in path and ("/./" in path or "/../" in path or path.endswith(("/.", "/..")))))
-            )
+            or not _plain_key(path)
             or (kind not in kinds and not (deleting and kind is _none))
             or (size is not _none and (type(size) is not _int or size < 0))
             or (inode is not _none and (type(inode) is not _int or inode < 0))
@@ -253,6 +270,7 @@ def validate_rows(rows: Any, *, deleting: bool = False) -> list[dict[str, Any]]:
             or (mode is not _none and type(mode) is not _int)
             or (uid is not _none and type(uid) is not _int)
             or (gid is not _none and type(gid) is not _int)
+            or (mtime is _none and not deleting)
             or (mtime is not _none and ((type(mtime) is not _float and type(mtime) is not _int) or mtime - mtime != 0))
             or (ctime is _none and not deleting)
             or (ctime is not _none and ((type(ctime) is not _float and type(ctime) is not _int) or ctime - ctime != 0))
@@ -268,8 +286,66 @@ def validate_rows(rows: Any, *, deleting: bool = False) -> list[dict[str, Any]]:
             validate_row(row, deleting=deleting)
     return rows
 
+# --- rows decoded from the wire by type (msgspec) -------------------------------------------
+
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+#: Seconds; the bounds also keep out inf and NaN (a finite value beyond them
+#: takes the general path, which accepts it).
+_Seconds = Annotated[float, msgspec.Meta(ge=-1e15, le=1e15)]
+
+
+class WireRow(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """An FS row as the agents send it: every field present, each of its type.
+
+    A decoder given this type checks types, kinds, signs and finiteness in C
+    while it parses; :func:`rows_from_wire` adds the path checks. A row that
+    does not fit (a missing or unknown field, a wrong type) fails the decode,
+    and the receiver falls back to :func:`validate_rows`, which says what is
+    wrong in its own words.
+    """
+
+    path: str
+    kind: Literal["file", "dir", "symlink"] | None
+    size: _Count | None
+    mtime: _Seconds | None
+    ctime: _Seconds | None
+    inode: _Count | None
+    mode: int | None
+    uid: int | None
+    gid: int | None
+    parent_path: str | None
+    parent_mtime: _Seconds | None
+    parent_ctime: _Seconds | None
+    parent_ino: _Count | None
+    audit_skipped: bool | None
+    is_atomic_write: bool | None
+
+
+def rows_from_wire(rows: list[WireRow], *, deleting: bool) -> CheckedRows | None:
+    """Decoded rows as checked row dicts, or ``None`` if any needs :func:`validate_rows` to judge it."""
+    asdict = msgspec.structs.asdict
+    out = CheckedRows()
+    out.deleting = deleting
+    append = out.append
+    for r in rows:
+        path = r.path
+        if not _plain_key(path) or path == "/":
+            return None
+        if not deleting and (r.kind is None or r.ctime is None or r.mtime is None):
+            return None
+        cut = path.rfind("/")
+        parent = path[:cut] if cut > 0 else "/"
+        pp = r.parent_path
+        if pp is None:
+            r.parent_path = parent
+        elif pp != parent:
+            return None
+        append(asdict(r))
+    return out
+
+
 __all__ = [
     "DIR", "FILE", "KINDS", "ROW_FIELDS", "SCHEMA_NAME", "SCHEMA_VERSION", "SYMLINK",
-    "RowError", "is_compatible", "join", "kind_of_mode", "major_of", "make_row",
-    "row_from_stat", "validate_row", "validate_rows",
+    "CheckedRows", "RowError", "WireRow", "is_compatible", "join", "kind_of_mode", "major_of", "make_row",
+    "row_from_stat", "rows_from_wire", "validate_row", "validate_rows",
 ]  # fmt: skip

@@ -41,6 +41,17 @@ class Peer(Protocol):
     def close(self, code: int, reason: str) -> None: ...
 
 
+class Request:
+    """A well-formed, authorised request, ready for :meth:`ServerProtocol.handle`."""
+
+    __slots__ = ("id", "op", "msg")
+
+    def __init__(self, req_id: Any, op: str, msg: dict) -> None:
+        self.id = req_id
+        self.op = op
+        self.msg = msg
+
+
 class Grant:
     __slots__ = ("access", "pipes")
 
@@ -80,34 +91,53 @@ class ServerProtocol:
 
     async def receive(self, frame: str | bytes) -> None:
         """Handle one frame. Never raises for bad input: it answers it."""
+        request = self.parse(frame)
+        if request is not None:
+            await self.handle(request)
+
+    def parse(self, frame: str | bytes) -> "Request | None":
+        """The request a frame carries, or ``None`` when it was answered already.
+
+        Bad frames get their error reply here; so does the hello, which is
+        the whole of its own handling. Never raises for bad input.
+        """
         if self.closed:
-            return
+            return None
         req_id = None
         try:
-            msg = wire.decode(frame)
+            msg = None
+            if len(frame) >= wire.EVENTS_FAST_MIN and self.peer.plane == "pipe" and self.authenticated:
+                msg = wire.decode_events(frame)
+            if msg is None:
+                msg = wire.decode(frame)
             rid = msg.get("id")
             # A bool is an int to Python, but not a valid id: answer it with re null.
             req_id = rid if isinstance(rid, (int, str)) and not isinstance(rid, bool) else None
             req_id, op = wire.check_request(msg)
         except WireError as err:
             self._refuse(req_id, err, close=not self.authenticated)
-            return
+            return None
         if not self.authenticated:
             self._hello(req_id, op, msg)
-            return
+            return None
         if op == "hello":
             self._refuse(req_id, WireError(Code.BAD_MESSAGE, "hello was already done on this connection"))
-            return
+            return None
         allowed = wire.PIPE_OPS if self.peer.plane == "pipe" else wire.CONTROL_OPS
         if op not in allowed:
             other = "control" if self.peer.plane == "pipe" else "pipe"
             self._refuse(req_id, WireError(Code.UNKNOWN_OP, f"{op!r} belongs to the {other} plane, not this one", op=op))
-            return
+            return None
         if op in wire.ADMIN_OPS and self.peer.access != "admin":
             self._refuse(req_id, WireError(Code.FORBIDDEN, f"{op!r} needs an admin key; this key is read-only", op=op))
-            return
+            return None
+        return Request(req_id, op, msg)
+
+    async def handle(self, request: "Request") -> None:
+        """Dispatch a parsed request and send its reply (unless the dispatcher defers it)."""
+        req_id, op = request.id, request.op
         try:
-            result = await self._dispatch(self.peer, req_id, op, msg)
+            result = await self._dispatch(self.peer, req_id, op, request.msg)
         except WireError as err:
             self._refuse(req_id, err)
             return

@@ -13,6 +13,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from fustor.schema import (
+    validate_rows,
     DIR,
     FILE,
     ROOT,
@@ -350,12 +351,12 @@ def test_validate_row_accepts_full_row_unchanged():
 
 
 def test_validate_row_fills_missing_optional_fields():
-    row = validate_row({"path": "/x/y", "kind": "file", "ctime": 5})
+    row = validate_row({"path": "/x/y", "kind": "file", "mtime": 4, "ctime": 5})
     assert set(row) == set(ROW_FIELDS)
     assert row["parent_path"] == "/x"
     assert row["ctime"] == 5
     for name in ROW_FIELDS:
-        if name not in ("path", "kind", "ctime", "parent_path"):
+        if name not in ("path", "kind", "mtime", "ctime", "parent_path"):
             assert row[name] is None, name
 
 
@@ -365,11 +366,11 @@ def test_validate_row_fills_parent_path_when_null():
 
 
 def test_validate_row_on_root_and_deletes():
-    assert validate_row({"path": "/", "kind": "dir", "ctime": 1})["parent_path"] == "/"
+    assert validate_row({"path": "/", "kind": "dir", "mtime": 1, "ctime": 1})["parent_path"] == "/"
     row = validate_row({"path": "/gone"}, deleting=True)
     assert row["kind"] is None and row["ctime"] is None and row["parent_path"] == "/"
     with pytest.raises(RowError, match="root"):
-        validate_row({"path": "/", "kind": "file", "ctime": 1})
+        validate_row({"path": "/", "kind": "file", "mtime": 1, "ctime": 1})
 
 
 @pytest.mark.parametrize("row", [None, [], "row", 1])
@@ -448,6 +449,16 @@ def test_validate_row_requires_ctime_unless_deleting():
     with pytest.raises(RowError, match="ctime is required"):
         validate_row({"path": "/a", "kind": "file"})
     assert validate_row(full_row(ctime=None), deleting=True)["ctime"] is None
+
+
+def test_validate_rows_requires_mtime_unless_deleting():
+    # A file without an mtime cannot be rolled up into its directories' newest
+    # mtime: it must be refused at the edge, not crash the apply.
+    with pytest.raises(RowError, match="mtime is required"):
+        validate_rows([full_row(mtime=None)])
+    with pytest.raises(RowError, match="mtime is required"):
+        validate_row(full_row(mtime=None))
+    assert validate_rows([full_row(mtime=None, ctime=None)], deleting=True)[0]["mtime"] is None
 
 
 @pytest.mark.parametrize("parent", ["/", "/b", "/a/b.txt", "a", 5])
