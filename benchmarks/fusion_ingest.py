@@ -8,16 +8,17 @@ one leader session sends N snapshot rows in the data-archive layout, the
 other K-1 sessions (followers) send realtime rows of their own subtrees,
 every session pipelining up to W unacknowledged batches (an ack means the
 batch was applied to the view). ``ingest_events_per_s`` is rows applied and
-acknowledged per second. Meanwhile a control-plane client asks for the
-full-metadata listing of a 200-file directory as fast as it is answered
+acknowledged per second. Meanwhile a control-plane client, in a process of
+its own as the console or a script would be, asks for the full-metadata
+listing of a 200-file directory as fast as it is answered
 (``query_tree_200_ms_p50`` / ``_p99``, K = 8 run).
 
 The floor, ``wire_only_events_per_s``, is the same batches from one client
 to a bare websocket server (a subprocess) that decodes each frame and acks
 it without applying anything: what the transport alone costs.
 
-The client side runs in this process (one core), fusion in its own (the
-other core). Human-readable lines first; the last line is one JSON object.
+The agents' side runs in this process, fusion in its own; the machine's
+two cores are shared by the three processes. Human-readable lines first; the last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -89,18 +90,6 @@ def event(source: str, rows: list[dict]) -> dict:
             "source": source, "index": int(time.time() * 1000), "rows": rows}
 
 
-async def pump(conn: Connection, sid: str, source: str, chunks: list[list[dict]], window: int) -> int:
-    sem = asyncio.Semaphore(window)
-    futs = []
-    for seq, chunk in enumerate(chunks, 1):
-        await sem.acquire()
-        fut = await conn.submit("events", session_id=sid, seq=seq, event=event(source, chunk))
-        fut.add_done_callback(lambda f: sem.release())
-        futs.append(fut)
-    await asyncio.gather(*futs)
-    return sum(len(c) for c in chunks)
-
-
 async def run_k(url: str, k: int, rows_total: int, batch: int, window: int, queries: bool) -> dict:
     rng = random.Random(k)
     per = rows_total // k
@@ -116,29 +105,15 @@ async def run_k(url: str, k: int, rows_total: int, batch: int, window: int, quer
         sids.append(opened["session_id"])
         loads.append((source, batches(rows, batch)))
     sample_dir = next(r["path"] for r in loads[0][1][0] if r["path"].endswith("/sub_0"))
-    lat: list[float] = []
-    stop = asyncio.Event()
-
-    async def query_loop() -> None:
-        c = await ControlClient.connect(url, READONLY_KEY)
-        while not stop.is_set():
-            t0 = time.perf_counter()
-            await c.tree("v", sample_dir, depth=1, full=True, partial=True)
-            lat.append((time.perf_counter() - t0) * 1e3)
-            await asyncio.sleep(0.005)
-        await c.close()
-
     # The first batch of the leader creates the sample directory before queries start.
     await conns[0].request("events", session_id=sids[0], seq=1, event=event(loads[0][0], loads[0][1][0]))
     loads[0] = (loads[0][0], loads[0][1][1:])
-    qtask = asyncio.create_task(query_loop()) if queries else None
+    querier = Querier(url, sample_dir) if queries else None
     t0 = time.perf_counter()
     counts = await asyncio.gather(*(pump_from(conns[i], sids[i], loads[i][0], loads[i][1], window, 2 if i == 0 else 1)
                                     for i in range(k)))
     elapsed = time.perf_counter() - t0
-    stop.set()
-    if qtask:
-        await qtask
+    lat = querier.stop() if querier else []
     for c in conns:
         await c.close()
     out = {"k": k, "rows": sum(counts), "seconds": elapsed, "events_per_s": sum(counts) / elapsed}
@@ -148,6 +123,47 @@ async def run_k(url: str, k: int, rows_total: int, batch: int, window: int, quer
         out["query_tree_200_ms_p99"] = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
         out["queries"] = len(lat)
     return out
+
+
+class Querier:
+    """The control-plane client, in a process of its own as the console or a script would be.
+
+    It asks for the full listing of ``path`` (200 files) as fast as it is
+    answered, with a 5 ms pause in between, until stopped; :meth:`stop`
+    returns the latencies (ms).
+    """
+
+    def __init__(self, url: str, path: str) -> None:
+        self._proc = subprocess.Popen([sys.executable, __file__, "--querier", url, path], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True, start_new_session=True)
+        if self._proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the query process did not start")
+
+    def stop(self) -> list[float]:
+        self._proc.stdin.close()  # EOF tells it to stop
+        out = self._proc.stdout.read()
+        self._proc.wait(10)
+        return json.loads(out)
+
+
+def _query_process(url: str, path: str) -> None:
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        stop = loop.create_future()
+        loop.add_reader(sys.stdin.fileno(), lambda: stop.done() or stop.set_result(None))
+        c = await ControlClient.connect(url, READONLY_KEY)
+        await c.tree("v", path, depth=1, full=True, partial=True)
+        print("ready", flush=True)
+        lat: list[float] = []
+        while not stop.done():
+            t0 = time.perf_counter()
+            await c.tree("v", path, depth=1, full=True, partial=True)
+            lat.append((time.perf_counter() - t0) * 1e3)
+            await asyncio.sleep(0.005)
+        await c.close()
+        return lat
+
+    print(json.dumps(asyncio.run(main())), flush=True)
 
 
 async def pump_from(conn, sid, source, chunks, window, first_seq):
@@ -200,6 +216,9 @@ async def wire_only(rows_total: int, batch: int, window: int) -> float:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--querier"]:
+        _query_process(sys.argv[2], sys.argv[3])
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=400_000)
     ap.add_argument("--batch", type=int, default=1000)

@@ -383,7 +383,7 @@ class FusionService:
         rows = event.rows
         applied = 0
         # Apply in slices, yielding between them: a query waits for one slice,
-        # not for a whole batch (docs/performance.md).
+        # not for a whole batch (docs/protocol.md §11, "Turns").
         for start in range(0, len(rows), _APPLY_SLICE):
             part = rows if len(rows) <= _APPLY_SLICE else rows[start:start + _APPLY_SLICE]
             for rt in targets:

@@ -3,14 +3,20 @@
 Each receiver serves ``/api/v1/pipe`` (agents) and ``/api/v1/control``
 (console, CLI, scripts). A connection's frames go to a
 :class:`~fustor.transport.protocol.ServerProtocol`; data-plane requests are
-handled in order (their order is the session's order), control-plane
-requests concurrently (a slow force-real-time query must not hold up the
-next keypress of the console).
+handled in order (their order is the session's order), control-plane ones
+too, except those that may wait (``wire.WAITING_OPS``), which run beside the
+next ones (a slow force-real-time query must not hold up the next keypress
+of the console). Replies are written by the task that made them, in the
+same turn of the loop; a writer task per connection sends the rest (acks
+after an apply, pushes). Big data-plane frames take turns
+(:class:`FrameTurns`) so that many agents sending at once do not make a
+control-plane query wait for all of their batches.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import ssl
 from typing import Any
@@ -27,6 +33,80 @@ log = logging.getLogger("fustor.transport.server")
 
 _PLANES = {wire.PIPE_PATH: "pipe", wire.CONTROL_PATH: "control"}
 _CONTROL_CONCURRENCY = 32
+#: Data-plane frames at least this big wait for their turn (:class:`FrameTurns`);
+#: heartbeats and other small requests never do.
+_BIG_FRAME = 16 * 1024
+
+
+class FrameTurns:
+    """At most one big data-plane frame is decoded per event-loop turn; control requests go first.
+
+    Decoding and validating a 1,000-row batch takes a millisecond or two of
+    CPU without yielding. With many agents sending at once, every
+    connection's handler would do that in the same turn of the loop, and a
+    control-plane query would wait for all of them: its latency would grow
+    with the number of agents. Taking turns bounds a loop turn to one batch
+    (plus one apply slice of each pipe), whatever the number of agents; the
+    pipes' bounded queues keep ingest throughput where it was.
+
+    A control request takes a few turns to be read, answered and written.
+    :meth:`hold` lets the next turns pass with no batch decoded, so those
+    turns are short; at most :attr:`MAX_HELD` turns in a row are held, so a
+    busy console cannot starve the agents.
+    """
+
+    MAX_HELD = 4
+
+    def __init__(self) -> None:
+        self._waiters: collections.deque[asyncio.Future] = collections.deque()
+        self._used = False  # a big frame was (or will be) decoded in this turn
+        self._ticking = False  # a _turn_over is scheduled for the next turn
+        self._hold = 0
+        self._held = 0
+
+    async def take(self) -> None:
+        """Return in a turn no other big frame uses (now, or a later turn)."""
+        if not self._used and not self._hold and not self._waiters:
+            self._used = True
+            self._tick()
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append(fut)
+        self._tick()
+        await fut  # a cancelled waiter's future is cancelled too, and skipped
+
+    def hold(self, turns: int = 2) -> None:
+        """Keep the next ``turns`` turns free of batches (a control request is on its way)."""
+        self._hold = max(self._hold, turns)
+        self._tick()
+
+    def _tick(self) -> None:
+        if not self._ticking:
+            self._ticking = True
+            # Callbacks scheduled now run in the next turn of the loop.
+            asyncio.get_running_loop().call_soon(self._turn_over)
+
+    def _turn_over(self) -> None:
+        self._ticking = False
+        self._used = False
+        if self._hold:
+            self._hold -= 1
+            if self._held < self.MAX_HELD:
+                self._held += 1
+                self._used = True
+                self._tick()
+                return
+        self._held = 0
+        waiters = self._waiters
+        while waiters:
+            fut = waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)  # its task runs in the next turn, as does the next _turn_over
+                self._used = True
+                self._tick()
+                return
+        if self._hold:
+            self._tick()
 
 
 class WebSocketPeer:
@@ -39,27 +119,52 @@ class WebSocketPeer:
         self.grants: frozenset[str] = frozenset()
         self.state: dict[str, Any] = {}
         self.gone = False
-        self._out: asyncio.Queue[str | None] = asyncio.Queue()
+        self._out: collections.deque[str | None] = collections.deque()
+        self._wake = asyncio.Event()
+        self._sending = False
+        self._closed = False  # the close frame was sent
         self._close: tuple[int, str] | None = None
 
     def send(self, msg: dict[str, Any]) -> None:
         if not self.gone:
-            self._out.put_nowait(wire.encode(msg))
+            self._out.append(wire.encode(msg))
+            self._wake.set()
 
     def close(self, code: int, reason: str) -> None:
         if not self.gone and self._close is None:
             self._close = (code, reason)
-            self._out.put_nowait(None)
+            self._out.append(None)
+            self._wake.set()
 
-    async def writer(self) -> None:
+    async def flush(self) -> None:
+        """Write what is queued now, in this task (a reply need not wait for the writer's turn).
+
+        One task writes at a time, in queue order; a flush that finds
+        another one writing leaves the queue to it.
+        """
+        if self._sending:
+            return
+        self._sending = True
         try:
-            while True:
-                frame = await self._out.get()
+            out = self._out
+            while out:
+                frame = out.popleft()
                 if frame is None:
                     code, reason = self._close or (1000, "")
+                    self._closed = True
                     await self.ws.close(code, reason)
                     return
                 await self.ws.send(frame)
+        finally:
+            self._sending = False
+
+    async def writer(self) -> None:
+        """Write what other tasks queue (acks after an apply, pushes) until the close is sent."""
+        try:
+            while not self._closed:
+                await self._wake.wait()
+                self._wake.clear()
+                await self.flush()
         except ConnectionClosed:
             return
 
@@ -71,6 +176,7 @@ class Listeners:
         self.service = service
         self.server_name = server_name
         self._servers: dict[str, tuple[Server, Any]] = {}
+        self._turns = FrameTurns()
         #: called after :meth:`apply` changed what listens (the app rewrites its state file)
         self.on_change: Any = None
 
@@ -106,7 +212,7 @@ class Listeners:
             ssl=ctx,
             compression=None,
             max_size=getattr(cfg, "max_frame", wire.MAX_FRAME),
-            max_queue=64,
+            max_queue=(2, 1),
             process_request=self._route,
             server_header=self.server_name,
             ping_interval=20,
@@ -173,9 +279,10 @@ class Listeners:
         running: set[asyncio.Task] = set()
         limit = asyncio.Semaphore(_CONTROL_CONCURRENCY)
 
-        async def concurrent(frame: Any) -> None:
+        async def concurrent(request: Any) -> None:
             async with limit:
-                await proto.receive(frame)
+                await proto.handle(request)
+                await peer.flush()
 
         try:
             try:
@@ -184,15 +291,29 @@ class Listeners:
                 await ws.close(1008, "hello_required")
                 return
             await proto.receive(first)
+            await peer.flush()
             async for frame in ws:
                 if proto.closed:
                     break
                 if plane == "control" and proto.authenticated:
-                    task = asyncio.get_running_loop().create_task(concurrent(frame))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
+                    self._turns.hold()
+                    request = proto.parse(frame)
+                    if request is None:
+                        await peer.flush()
+                    elif request.op in wire.WAITING_OPS:
+                        task = asyncio.get_running_loop().create_task(concurrent(request))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+                    else:
+                        # Answered now, in this turn: a console's query does not
+                        # wait for two more turns of the loop (the writer's, a task's).
+                        await proto.handle(request)
+                        await peer.flush()
                 else:
+                    if len(frame) >= _BIG_FRAME:
+                        await self._turns.take()
                     await proto.receive(frame)
+                    await peer.flush()
         except ConnectionClosed:
             pass
         finally:

@@ -340,6 +340,25 @@ def test_force_real_time_round_trip_and_its_timeout(fusion):
     run(main())
 
 
+def test_a_waiting_force_real_time_query_does_not_hold_up_the_next_queries(fusion):
+    async def main():
+        a, oa = await _agent(fusion.url, "A")
+        await _snapshot(a, oa["session_id"], BASE)
+        c = await ControlClient.connect(fusion.url, READONLY_KEY)
+        # Nobody answers the scan: this query waits its whole bound ...
+        waiting = asyncio.create_task(c.summary("v", "/d", force_real_time=True, timeout=3))
+        await asyncio.sleep(0.1)
+        # ... while the same connection's next requests are answered at once, in order.
+        t0 = time.monotonic()
+        stats = await c.stats("v", "/d")
+        listing = await c.ls("v", "/d")
+        assert time.monotonic() - t0 < 1.5 and not waiting.done()
+        assert stats["files"] == 1 and [e["name"] for e in listing["entries"]] == ["a"]
+        assert (await waiting)["job_pending"] is True
+        await a.close(), await c.close()
+    run(main())
+
+
 def test_view_answers_not_ready_until_its_first_snapshot_ended(fusion):
     async def main():
         c = await ControlClient.connect(fusion.url, READONLY_KEY)
