@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from fustor.client import ClientError, ConnectionLost, RemoteError
 from fustor.schema import SCHEMA_NAME, SCHEMA_VERSION
-from fustor.sources.fs import AuditWalker, Throttle, stat_paths, walk_rows
+from fustor.sources.fs import AuditWalker, Throttle, start_row, stat_paths, walk_groups
 
 from .config import AgentPipeConfig
 from .sender import EchoSender, Sender, SessionEnded, WebSocketSender
@@ -33,6 +33,14 @@ LEADER = "leader"
 def _event(source: str, rows: list[dict], index: int, etype: str = "update", **extra: Any) -> dict:
     ev = {"schema": SCHEMA_NAME, "schema_version": SCHEMA_VERSION, "type": etype, "source": source,
           "index": index, "rows": rows}
+    ev.update({k: v for k, v in extra.items() if v is not None})
+    return ev
+
+
+def _listing_event(source: str, groups: list[dict], index: int, etype: str = "update", **extra: Any) -> dict:
+    """A listing event with its rows grouped by directory (protocol 1.1; the sender expands them for 1.0)."""
+    ev = {"schema": SCHEMA_NAME, "schema_version": SCHEMA_VERSION, "type": etype, "source": source,
+          "index": index, "groups": groups}
     ev.update({k: v for k, v in extra.items() if v is not None})
     return ev
 
@@ -322,10 +330,14 @@ class AgentPipe:
             src = self.source
             rows = 0
             workers = src.config.snapshot_workers
-            async for batch in in_thread(lambda: walk_rows(src.root, "/", src.filter, src.errors, self.config.batch_size,
-                                                           workers=workers)):
-                await self.sender.send(_event("snapshot", batch, src.clock.index_ms(), "insert"))
-                rows += len(batch)
+            root = await asyncio.to_thread(start_row, src.root, "/", src.filter, src.errors)
+            if root is not None:
+                await self.sender.send(_event("snapshot", [root], src.clock.index_ms(), "insert"))
+                rows += 1
+            async for groups in in_thread(lambda: walk_groups(src.root, "/", src.filter, src.errors,
+                                                               self.config.listing_batch_size, workers=workers)):
+                await self.sender.send(_listing_event("snapshot", groups, src.clock.index_ms(), "insert"))
+                rows += sum(len(g["entries"]) for g in groups)
                 self.snapshot_rows = rows
                 self._tick("snapshot")
             await self.sender.request("snapshot.end")
@@ -389,8 +401,12 @@ class AgentPipe:
         src = self.source
         error = None
         try:
-            async for batch in in_thread(lambda: walk_rows(src.root, path, src.filter, src.errors, self.config.batch_size)):
-                await self.sender.send(_event("on_demand", batch, src.clock.index_ms(), job_id=job_id))
+            first = await asyncio.to_thread(start_row, src.root, path, src.filter, src.errors)
+            if first is not None:
+                await self.sender.send(_event("on_demand", [first], src.clock.index_ms(), job_id=job_id))
+            async for groups in in_thread(lambda: walk_groups(src.root, path, src.filter, src.errors,
+                                                               self.config.listing_batch_size)):
+                await self.sender.send(_listing_event("on_demand", groups, src.clock.index_ms(), job_id=job_id))
         except (ClientError, SessionEnded):
             return
         except Exception as exc:

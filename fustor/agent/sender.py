@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable
 
 from fustor import __version__
 from fustor.client import Connection, ConnectionLost, RemoteError
+from fustor.core import event_rows, expand_groups
 from fustor.schema import SCHEMA_NAME, SCHEMA_VERSION
 from fustor.transport.wire import Code
 
@@ -58,6 +59,7 @@ class WebSocketSender(Sender):
         self.seq = 0
         self.unacked: OrderedDict[int, dict] = OrderedDict()
         self._room = asyncio.Condition()
+        self._waiting = 0  # tasks waiting on _room
         self.sent = 0
         self.batches = 0  # distinct batches given to this sender (resends not counted)
         self.rows = 0  # their rows
@@ -109,14 +111,25 @@ class WebSocketSender(Sender):
         seq = self.seq
         self.unacked[seq] = {"seq": seq, "event": event}
         self.batches += 1
-        self.rows += len(event.get("rows") or ())
+        self.rows += event_rows(event)
         try:
             await self._write(seq, event)
         except ConnectionLost:
             pass  # taken: it stays in unacked and is resent after the reconnect
 
+    @property
+    def takes_groups(self) -> bool:
+        """Whether the server takes listing rows grouped by directory (protocol 1.1 or later)."""
+        version = str((self.conn.hello if self.conn is not None else {}).get("protocol") or "1.0")
+        try:
+            return tuple(int(p) for p in version.split(".")[:2]) >= (1, 1)
+        except ValueError:
+            return False
+
     async def _write(self, seq: int, event: dict) -> None:
         assert self.conn is not None
+        if "groups" in event and not self.takes_groups:
+            event = expand_groups(event)  # a 1.0 fusion: the same rows, one object each
         fut = await self.conn.submit("events", session_id=self.session_id, seq=seq, event=event)
         self.sent += 1
         fut.add_done_callback(lambda f, seq=seq, sid=self.session_id: self._acked(sid, seq, f))
@@ -141,7 +154,8 @@ class WebSocketSender(Sender):
                 if session_id == self.session_id:
                     self.unacked.pop(seq, None)
         # ConnectionLost: the batch stays unacked and is resent after reconnect.
-        asyncio.get_running_loop().create_task(self._notify())
+        if self._waiting:  # a task per ack costs more than the ack itself; only when someone waits
+            asyncio.get_running_loop().create_task(self._notify())
 
     async def _notify(self) -> None:
         async with self._room:
@@ -153,8 +167,13 @@ class WebSocketSender(Sender):
         Raises :class:`ConnectionLost` or :class:`SessionEnded` when the batch was not taken
         (the caller keeps it); once taken, it is delivered, resent after a reconnect if need be.
         """
-        async with self._room:
-            await self._room.wait_for(lambda: len(self.unacked) < self.max_unacked or not self.connected)
+        if len(self.unacked) >= self.max_unacked:
+            self._waiting += 1
+            try:
+                async with self._room:
+                    await self._room.wait_for(lambda: len(self.unacked) < self.max_unacked or not self.connected)
+            finally:
+                self._waiting -= 1
         if not self.connected:
             raise ConnectionLost("not connected")
         if self.ended.is_set():
@@ -164,8 +183,12 @@ class WebSocketSender(Sender):
     async def flush(self, timeout: float | None = None) -> bool:
         """Wait until every batch is acknowledged (or the timeout)."""
         async def drained() -> None:
-            async with self._room:
-                await self._room.wait_for(lambda: not self.unacked or not self.connected)
+            self._waiting += 1
+            try:
+                async with self._room:
+                    await self._room.wait_for(lambda: not self.unacked or not self.connected)
+            finally:
+                self._waiting -= 1
 
         try:
             await asyncio.wait_for(drained(), timeout)
@@ -232,7 +255,7 @@ class EchoSender(Sender):
 
     async def send(self, event: dict) -> None:
         self.sent += 1
-        self.out.write(json.dumps(event, default=str) + "\n")
+        self.out.write(json.dumps(expand_groups(event), default=str) + "\n")
         self.out.flush()
 
     async def flush(self, timeout: float | None = None) -> bool:

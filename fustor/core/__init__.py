@@ -9,7 +9,7 @@ from .errors import (
     SchemaMismatchError,
     ValidationError,
 )
-from .events import EventBase, EventType, MessageSource
+from .events import EventBase, EventType, MessageSource, event_rows, expand_groups
 
 __all__ = [
     "FRESH_WRITE_WINDOW_S",
@@ -25,4 +25,6 @@ __all__ = [
     "SchemaMismatchError",
     "SystemClock",
     "ValidationError",
+    "event_rows",
+    "expand_groups",
 ]

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from fustor.schema import RowError, rows_from_groups
+
 from .errors import ValidationError
 
 
@@ -71,6 +73,8 @@ class EventBase:
     def from_dict(cls, data: Any) -> "EventBase":
         if not isinstance(data, dict):
             raise ValidationError(f"an event must be an object, got {type(data).__name__}")
+        if "groups" in data:
+            data = expand_groups(data)
         missing = [k for k in ("schema", "schema_version", "type", "source", "rows") if k not in data]
         if missing:
             raise ValidationError(f"event is missing {', '.join(missing)}", missing=missing)
@@ -103,3 +107,31 @@ class EventBase:
             if value is not None and not isinstance(value, str):
                 raise ValidationError(f"{name} must be a string")
         return cls(schema, version, etype, source, index, rows, audit_id, job_id)
+
+
+def expand_groups(event: dict) -> dict:
+    """An event dict whose listing rows come grouped by directory (protocol 1.1), with them as rows.
+
+    An event without groups is returned as it is.
+    """
+    if "groups" not in event:
+        return event
+    if "rows" in event:
+        raise ValidationError("an event carries rows or groups, not both")
+    if event.get("source") == MessageSource.REALTIME.value or event.get("type") == EventType.DELETE.value:
+        raise ValidationError("groups carry listings (snapshot, audit, on_demand), not realtime rows or deletes")
+    try:
+        rows = rows_from_groups(event["groups"])
+    except RowError as exc:
+        raise ValidationError(f"groups: {exc}") from None
+    out = {k: v for k, v in event.items() if k != "groups"}
+    out["rows"] = rows
+    return out
+
+
+def event_rows(event: dict) -> int:
+    """How many rows an event dict carries (rows, or the entries of its groups)."""
+    groups = event.get("groups")
+    if groups is not None:
+        return sum(len(g.get("entries") or ()) for g in groups)
+    return len(event.get("rows") or ())

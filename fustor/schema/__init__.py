@@ -3,19 +3,25 @@
 from .fs import (
     DIR,
     FILE,
+    GROUP_ENTRY_FIELDS,
     KINDS,
     ROW_FIELDS,
     SCHEMA_NAME,
     SCHEMA_VERSION,
     SYMLINK,
+    WIRE_INT,
     CheckedRows,
     RowError,
+    WireGroup,
     WireRow,
     is_compatible,
     kind_of_mode,
+    make_group,
     make_row,
     row_from_stat,
+    rows_from_groups,
     rows_from_wire,
+    rows_from_wire_groups,
     validate_row,
     validate_rows,
 )
@@ -36,8 +42,8 @@ from .paths import (
 )
 
 __all__ = [
-    "DIR", "FILE", "KINDS", "ROOT", "ROW_FIELDS", "SCHEMA_NAME", "SCHEMA_VERSION", "SYMLINK",
-    "CheckedRows", "PathError", "RowError", "WireRow", "check_key", "display_path", "escape_name", "is_compatible",
-    "is_normalized", "is_within", "join", "kind_of_mode", "make_row", "name_of",
-    "normalize_path", "parent_of", "row_from_stat", "rows_from_wire", "to_local", "unescape_name", "validate_row", "validate_rows",
+    "DIR", "FILE", "GROUP_ENTRY_FIELDS", "KINDS", "ROOT", "ROW_FIELDS", "SCHEMA_NAME", "SCHEMA_VERSION", "SYMLINK", "WIRE_INT",
+    "CheckedRows", "PathError", "RowError", "WireGroup", "WireRow", "check_key", "display_path", "escape_name", "is_compatible",
+    "is_normalized", "is_within", "join", "kind_of_mode", "make_group", "make_row", "name_of",
+    "normalize_path", "parent_of", "row_from_stat", "rows_from_groups", "rows_from_wire", "rows_from_wire_groups", "to_local", "unescape_name", "validate_row", "validate_rows",
 ]  # fmt: skip

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Protocol
 
+from fustor.core import expand_groups
 from fustor.fusion import FusionService, load_fusion_config
 from fustor.transport import wire
 from fustor.transport.server import Listeners
@@ -173,7 +174,7 @@ async def answers_a_scan_with_on_demand_rows_and_job_complete(f: RecordingFusion
     job = f.service.start_scan("v", "/")
     done = await f.wait(lambda: [r for r in f.ops("job.complete") if r.msg["job_id"] == job.job_id], 10, "job.complete")
     rows = [row for r in f.ops("events") if r.msg["event"].get("job_id") == job.job_id and r.at <= done[0].at
-            for row in r.msg["event"]["rows"]]
+            for row in expand_groups(r.msg["event"])["rows"]]
     assert all(r.msg["event"]["source"] == "on_demand" for r in f.ops("events") if r.msg["event"].get("job_id") == job.job_id)
     assert "/conf-scan" in {row["path"] for row in rows}, "the scan must list what is there"
 
@@ -198,7 +199,7 @@ async def resumes_after_a_dropped_connection_and_resends_unacked(f: RecordingFus
     assert opens[0].msg.get("resume") == session.session_id, "after a dropped connection, resume the session"
     await agent.make_change("conf-after-drop")
     await f.wait(lambda: [r for r in f.ops("events") if r.at > dropped and
-                          any(row["path"] == "/conf-after-drop" for row in r.msg["event"]["rows"])], 10,
+                          any(row["path"] == "/conf-after-drop" for row in expand_groups(r.msg["event"])["rows"])], 10,
                  "events after the reconnect")
     seqs = [r.msg["seq"] for r in f.ops("events") if r.msg["session_id"] == session.session_id]
     assert seqs == sorted(seqs), f"resent batches keep their order: {seqs}"

@@ -19,9 +19,11 @@ from typing import Any, Literal
 import msgspec
 import orjson
 
-from fustor.schema import WireRow, rows_from_wire
+from fustor.schema import WIRE_INT, WireGroup, WireRow, rows_from_wire, rows_from_wire_groups
 
-PROTOCOL_VERSION = "1.0"
+#: 1.1 added listing events grouped by directory (``groups``, docs/protocol.md §5);
+#: a 1.1 agent sends them only to a server that said 1.1 or later in its hello.
+PROTOCOL_VERSION = "1.1"
 PIPE_PATH = "/api/v1/pipe"
 CONTROL_PATH = "/api/v1/control"
 
@@ -102,21 +104,23 @@ class _Event(msgspec.Struct, kw_only=True):
     schema_version: str
     type: str
     source: str
-    rows: list[WireRow]
-    index: int = 0
+    rows: list[WireRow] | None = None
+    groups: list[WireGroup] | None = None
+    index: WIRE_INT = 0
     audit_id: str | None = None
     job_id: str | None = None
 
 
 class _EventsRequest(msgspec.Struct, kw_only=True):
-    id: int | str
+    id: WIRE_INT | str
     op: Literal["events"]
     session_id: str
-    seq: int
+    seq: WIRE_INT
     event: _Event
 
 
 _events_decoder = msgspec.json.Decoder(_EventsRequest)
+_LISTING_SOURCES = frozenset(("snapshot", "audit", "on_demand"))
 #: Frames smaller than this are not worth trying :func:`decode_events` on.
 EVENTS_FAST_MIN = 4096
 
@@ -136,7 +140,14 @@ def decode_events(frame: str | bytes) -> dict[str, Any] | None:
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     ev = req.event
-    rows = rows_from_wire(ev.rows, deleting=ev.type == "delete")
+    if ev.groups is not None:
+        if ev.rows is not None or ev.source not in _LISTING_SOURCES or ev.type == "delete":
+            return None
+        rows = rows_from_wire_groups(ev.groups)
+    elif ev.rows is not None:
+        rows = rows_from_wire(ev.rows, deleting=ev.type == "delete")
+    else:
+        return None
     if rows is None or isinstance(req.id, bool):
         return None
     event = {"schema": ev.schema, "schema_version": ev.schema_version, "type": ev.type, "source": ev.source,

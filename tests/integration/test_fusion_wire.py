@@ -65,7 +65,7 @@ def test_version_negotiation_refuses_another_major(fusion):
         async with connect(fusion.url + wire.PIPE_PATH, compression=None) as ws:
             await ws.send(wire.encode({"id": 1, "op": "hello", "protocol": "2.0", "key": AGENT_KEY}))
             reply = wire.decode(await ws.recv())
-            assert reply["error"]["code"] == "protocol_version" and reply["error"]["details"]["supported"] == "1.0"
+            assert reply["error"]["code"] == "protocol_version" and reply["error"]["details"]["supported"] == wire.PROTOCOL_VERSION
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await ws.recv()
             assert closed.value.rcvd.code == 1008
@@ -240,6 +240,39 @@ def test_a_pipe_can_lead_one_view_and_follow_another(fusion_factory):
     run(main())
 
 
+def test_a_snapshot_grouped_by_directory_builds_the_same_view(fusion):
+    async def main():
+        a, oa = await _agent(fusion.url, "A")
+        assert a.hello["protocol"] == wire.PROTOCOL_VERSION == "1.1"
+        sid = oa["session_id"]
+        entries = [[f"f{i:04d}", "file", i, T - 3600, T - 3600, 100 + i, 0o100644, 1000, 1000, None]
+                   for i in range(300)]  # big enough for the typed decode, which expands groups too
+        groups = [{"dir": "/", "mtime": T + 10, "ctime": T + 10, "ino": 2,
+                   "entries": [["d", "dir", 0, T + 10, T + 10, 10, 0o40755, 1000, 1000, None]]},
+                  {"dir": "/d", "mtime": T + 10, "ctime": T + 10, "ino": 10, "entries": entries[:100]},
+                  {"dir": "/d", "mtime": T + 10, "ctime": T + 10, "ino": 10, "entries": entries[100:]}]
+        ev = {**_event("snapshot", [], "insert"), "groups": groups}
+        del ev["rows"]
+        assert (await a.request("events", session_id=sid, seq=1, event=ev))["applied"] == 301
+        # A malformed group is refused whole, naming what is wrong; the session goes on.
+        bad = {**ev, "groups": [{**groups[1], "entries": [["x/y", "file", 1, T, T, 5, 1, 1, 1, None]]}]}
+        with pytest.raises(RemoteError) as err:
+            await a.request("events", session_id=sid, seq=2, event=bad)
+        assert err.value.code == "invalid" and "one path component" in err.value.message
+        live_groups = {**ev, "source": "realtime", "type": "update"}
+        with pytest.raises(RemoteError) as err:
+            await a.request("events", session_id=sid, seq=3, event=live_groups)
+        assert err.value.code == "invalid" and "listings" in err.value.message
+        await a.request("snapshot.end", session_id=sid)
+        c = await ControlClient.connect(fusion.url, READONLY_KEY)
+        st = await c.stats("v", "/d")
+        assert st["files"] == 300 and st["size"] == sum(range(300))
+        f = (await c.ls("v", "/d", limit=1))["entries"][0]
+        assert f["name"] == "f0000" and f["inode"] == 100
+        await a.close(), await c.close()
+    run(main())
+
+
 def test_duplicate_batches_after_a_reconnect_are_applied_once(fusion):
     async def main():
         a, oa = await _agent(fusion.url, "A")
@@ -345,14 +378,15 @@ def test_a_waiting_force_real_time_query_does_not_hold_up_the_next_queries(fusio
         a, oa = await _agent(fusion.url, "A")
         await _snapshot(a, oa["session_id"], BASE)
         c = await ControlClient.connect(fusion.url, READONLY_KEY)
-        # Nobody answers the scan: this query waits its whole bound ...
-        waiting = asyncio.create_task(c.summary("v", "/d", force_real_time=True, timeout=3))
+        # Nobody answers the scan: this query waits its whole bound (shorter than the 3 s
+        # session timeout of this silent agent, so its session still leads when it ends) ...
+        waiting = asyncio.create_task(c.summary("v", "/d", force_real_time=True, timeout=1.5))
         await asyncio.sleep(0.1)
         # ... while the same connection's next requests are answered at once, in order.
         t0 = time.monotonic()
         stats = await c.stats("v", "/d")
         listing = await c.ls("v", "/d")
-        assert time.monotonic() - t0 < 1.5 and not waiting.done()
+        assert time.monotonic() - t0 < 1.0 and not waiting.done()
         assert stats["files"] == 1 and [e["name"] for e in listing["entries"]] == ["a"]
         assert (await waiting)["job_pending"] is True
         await a.close(), await c.close()

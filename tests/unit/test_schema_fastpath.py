@@ -45,7 +45,7 @@ def test_fast_path_refuses_each_bad_field(bad):
 # --- the typed decode of events frames (fustor.transport.wire.decode_events) ---------------
 
 wire_values = st.one_of(values, st.integers(-(2**70), 2**70), st.floats(min_value=-1e300, max_value=1e300),
-                        st.sampled_from([1e15, 1e16, -1e16, 0, 0.0]))
+                        st.sampled_from([1e15, 1e16, -1e16, 0, 0.0, -(2**63) - 1, 2**63, 2**64 - 1]))
 
 
 def _events_frame(rows, etype="update", event_extra=None, **extra):
@@ -118,3 +118,34 @@ def test_checked_rows_of_a_delete_batch_are_checked_again_for_an_update():
     assert validate_rows(rows, deleting=True) is rows
     with pytest.raises(RowError, match="kind is required"):
         validate_rows(rows, deleting=False)
+
+
+GOOD_ENTRY = ["f.txt", "file", 5, 1.5, 2.5, 7, 0o100644, 1, 2, None]
+entry_values = st.one_of(wire_values, st.sampled_from(["x", "a/b", ".", "..", "", "sub\\x41", "dir", "symlink"]))
+
+
+@given(st.lists(st.dictionaries(st.integers(0, 9), entry_values, max_size=3), min_size=1, max_size=3),
+       st.sampled_from(["/a", "/", "/a/", "a", "/a/./b"]), st.sampled_from(["snapshot", "audit", "realtime"]))
+def test_typed_decode_of_groups_agrees_with_the_general_path(changes, dir_key, source):
+    import json
+
+    from fustor.core import EventBase, ValidationError
+    from fustor.transport import wire
+
+    entries = []
+    for c in changes:
+        e = list(GOOD_ENTRY)
+        for i, v in c.items():
+            e[i] = v
+        entries.append(e)
+    event = {"schema": "fs", "schema_version": "1.0", "type": "update", "source": source, "index": 5,
+             "groups": [{"dir": dir_key, "mtime": 1.0, "ctime": 2.0, "ino": 3, "entries": entries}]}
+    frame = json.dumps({"id": 9, "op": "events", "session_id": "s", "seq": 1, "event": event}).encode()
+    fast = wire.decode_events(frame)
+    try:
+        general = validate_rows(EventBase.from_dict(wire.decode(frame)["event"]).rows)
+    except (RowError, ValidationError, wire.WireError):
+        general = None
+    if fast is not None:
+        assert general is not None, entries
+        assert list(fast["event"]["rows"]) == general
