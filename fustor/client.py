@@ -302,7 +302,10 @@ class Connection:
         try:
             if timeout is None:
                 return await fut
-            return await asyncio.wait_for(fut, timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+            # of the caller that lands as the reply arrives (gh-86296).
+            async with asyncio.timeout(timeout):
+                return await fut
         except TimeoutError:
             if fut.cancelled():
                 raise RequestTimeout(f"{op}: no reply within {timeout} s", op=op) from None

@@ -57,8 +57,11 @@ class Subscription:
         while self.position >= self.bus.end:
             self._wakeup.clear()
             try:
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a
+                # cancellation that lands as the wait completes (bpo-37658, gh-86296).
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
+            except TimeoutError:
                 return
 
     def close(self) -> None:

@@ -277,9 +277,11 @@ class AgentPipe:
         while True:
             await asyncio.sleep(max(0.05, self.session_timeout / 2))
             try:
-                reply = await asyncio.wait_for(self.sender.request(
-                    "heartbeat", can_realtime=self.source.can_realtime, counters=self.counters()),
-                    timeout=max(1.0, self.session_timeout))
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+                # that lands as the reply arrives, and stopping the pipe then waited forever.
+                async with asyncio.timeout(max(1.0, self.session_timeout)):
+                    reply = await self.sender.request(
+                        "heartbeat", can_realtime=self.source.can_realtime, counters=self.counters())
             except SessionEnded:
                 raise
             except (ClientError, asyncio.TimeoutError) as exc:
@@ -350,8 +352,9 @@ class AgentPipe:
         while True:
             interval = float(self.intervals.get("audit_interval") or 600.0)
             try:
-                await asyncio.wait_for(self._audit_now.wait(), interval)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(interval):  # not wait_for (see _heartbeat_loop)
+                    await self._audit_now.wait()
+            except TimeoutError:
                 pass
             path, self._audit_path = self._audit_path, "/"
             self._audit_now.clear()
