@@ -8,11 +8,14 @@ Generates N files (default 200,000) in the data-archive layout
 directory, then in one run:
 
 * ``find_ls_s``: ``find DIR -type f -ls > /dev/null`` on the directory the
-  agent reads, after one warm-up pass (median of 3);
+  agent reads, after one warm-up pass; run before each snapshot build, so
+  that the two take turns (median of ``--builds`` runs);
 * ``snapshot_build_s``: a real fusion and a real agent start (process
   start-up excluded); from the agent's session opening (its snapshot starts
   there) until the view is ready (fusion's own timestamps); a warm-up pass of
-  the tree was made by ``find`` above, so both read a warm cache;
+  the tree was made by ``find`` above, so both read a warm cache. The median
+  of ``--builds`` runs (default 3), each by a fresh fusion and agent (the
+  machine is shared and noisy: single runs vary by 10%);
 * ``realtime_latency_ms_p50`` / ``_p99``: a file written and closed in the
   watched directory until a query over a persistent control connection shows
   it (S samples, one at a time);
@@ -87,20 +90,31 @@ async def wait_for(pred, timeout: float, what: str):
         await asyncio.sleep(0.05)
 
 
-async def measure(fusion_url: str, agent_url: str, root: Path, samples: int) -> dict:
-    c = await ControlClient.connect(fusion_url, READONLY_KEY)
-    adm = await ControlClient.connect(fusion_url, ADMIN_KEY)
-    ag = await ControlClient.connect(agent_url, AGENT_CONTROL_KEY)
-
+async def snapshot_build(c: ControlClient) -> tuple[float, int]:
+    """Seconds from the agent's session opening (its snapshot starts there) to the view being ready."""
     async def view():
         st = await c.status()
         return st["views"][0] if st["views"] and st["views"][0]["ready"] else None
 
     v = await wait_for(view, 600, "the view to be ready")
     st = await c.status()
-    opened = st["sessions"][0]["opened_at"]
-    snapshot_build_s = v["ready_at"] - opened
-    files = v["files"]
+    return v["ready_at"] - st["sessions"][0]["opened_at"], v["files"]
+
+
+async def build_only(fusion_url: str) -> float:
+    c = await ControlClient.connect(fusion_url, READONLY_KEY)
+    try:
+        return (await snapshot_build(c))[0]
+    finally:
+        await c.close()
+
+
+async def measure(fusion_url: str, agent_url: str, root: Path, samples: int) -> dict:
+    c = await ControlClient.connect(fusion_url, READONLY_KEY)
+    adm = await ControlClient.connect(fusion_url, ADMIN_KEY)
+    ag = await ControlClient.connect(agent_url, AGENT_CONTROL_KEY)
+
+    snapshot_build_s, files = await snapshot_build(c)
 
     # Realtime latency: write + close through the watched tree, poll until visible.
     lat = []
@@ -152,6 +166,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--files", type=int, default=200_000)
     ap.add_argument("--latency-samples", type=int, default=200)
+    ap.add_argument("--builds", type=int, default=3, help="snapshot builds, each by a fresh fusion and agent (median)")
     ap.add_argument("--keep", type=Path, default=None, help="generate into (and keep) this directory")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fustor-e2e-"))
@@ -162,26 +177,39 @@ def main() -> None:
             n = generate(root, args.files)
             print(f"generated {n:,} files in {time.perf_counter() - t0:.1f} s under {root}", flush=True)
         time_find(root)  # warm-up
-        finds = [time_find(root) for _ in range(3)]
-        find_ls_s = statistics.median(finds)
-        print(f"find -type f -ls: {find_ls_s:.2f} s (median of 3, warm)", flush=True)
-        home = make_fusion_home(work / "fusion", views={"v": {"hot_file_threshold": 300, "sentinel_interval": 60,
-                                                              "audit_interval": 3600, "full_audit_every": 6}},
-                                pipes={"p": {"views": ["v"], "session_timeout": 30, "queue_size": 64}})
-        fusion = FusionProcess(home).start()
-        agent = None
-        try:
-            ahome = make_agent_home(work / "agent", root=root, fusion_url=fusion.url, agent_id="bench",
-                                    timeout_hint=30, pipe={"batch_size": 1000})
-            agent = AgentProcess(ahome).start()
-            res = asyncio.run(measure(fusion.url, agent.control_url, root, args.latency_samples))
-            res["agent_rss_mb"] = vm_hwm_mb(agent.proc.pid)
-            res["fusion_rss_mb"] = vm_hwm_mb(fusion.proc.pid)
-        finally:
-            if agent:
-                agent.stop()
-            fusion.stop()
-        res["find_ls_s"] = find_ls_s
+        finds = []
+        builds = []
+        res: dict = {}
+        for run in range(args.builds):
+            # find and the snapshot take turns, so that a noisy neighbour weighs on both alike.
+            finds.append(time_find(root))
+            print(f"find -type f -ls {run + 1}/{args.builds}: {finds[-1]:.3f} s", flush=True)
+            # A fresh fusion and agent each time: each run is a first snapshot.
+            home = make_fusion_home(work / f"fusion{run}", views={"v": {
+                "hot_file_threshold": 300, "sentinel_interval": 60, "audit_interval": 3600, "full_audit_every": 6}},
+                pipes={"p": {"views": ["v"], "session_timeout": 30, "queue_size": 64}})
+            fusion = FusionProcess(home).start()
+            agent = None
+            try:
+                ahome = make_agent_home(work / f"agent{run}", root=root, fusion_url=fusion.url, agent_id="bench",
+                                        timeout_hint=30, pipe={"batch_size": 1000})
+                agent = AgentProcess(ahome).start()
+                if run == 0:
+                    res = asyncio.run(measure(fusion.url, agent.control_url, root, args.latency_samples))
+                    res["agent_rss_mb"] = vm_hwm_mb(agent.proc.pid)
+                    res["fusion_rss_mb"] = vm_hwm_mb(fusion.proc.pid)
+                    builds.append(res["snapshot_build_s"])
+                else:
+                    builds.append(asyncio.run(build_only(fusion.url)))
+            finally:
+                if agent:
+                    agent.stop()
+                fusion.stop()
+            print(f"snapshot build {run + 1}/{args.builds}: {builds[-1]:.3f} s", flush=True)
+        res["snapshot_build_s"] = statistics.median(builds)
+        res["snapshot_build_runs_s"] = [round(b, 4) for b in builds]
+        res["find_ls_s"] = find_ls_s = statistics.median(finds)
+        res["find_ls_runs_s"] = [round(f, 4) for f in finds]
         res["snapshot_vs_find"] = res["snapshot_build_s"] / find_ls_s
         res["audit_unchanged_vs_full"] = res["audit_unchanged_s"] / res["audit_full_s"]
         res["files"] = args.files

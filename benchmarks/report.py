@@ -1151,7 +1151,7 @@ def main() -> None:
     if not args.skip_others:
         others["view_ingest"] = run_other("view_ingest", ["--files", str(other_files)], 1200)
         others["fusion_ingest"] = run_other("fusion_ingest", ["--rows", str(other_files)], 1200)
-        e2e_args = ["--files", str(other_files), "--latency-samples", "50" if q else "200"]
+        e2e_args = ["--files", str(other_files), "--latency-samples", "50" if q else "200", "--builds", "1" if q else "3"]
         others["e2e"] = run_other("e2e", e2e_args, 1800)
     res["others"] = others
     res["wall_s"] = time.perf_counter() - t_start
