@@ -20,6 +20,7 @@ from typing import Any
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from . import model as m
@@ -188,15 +189,22 @@ class FustorApp(App):
             self.switch_screen(self.main_screen())
             return
         scr = self.screen
-        if not isinstance(scr, BaseScreen):
+        if not isinstance(scr, BaseScreen) or not scr.is_mounted:
+            # A screen just pushed is composed and mounted in its own task; until its
+            # on_mount has run, its widgets are not all there. Its status waits a tick.
             return
         key = (st.line(), self.readonly, scr.NAME, self.source.status_version, scr.size.width)
-        if key != self._chrome_key:
-            self._chrome_key = key
-            self.refresh_chrome(scr)
-        if self.source.status_version != self._applied_version:
-            self._applied_version = self.source.status_version
-            scr.live_update()
+        try:
+            if key != self._chrome_key:
+                self.refresh_chrome(scr)
+                self._chrome_key = key
+            if self.source.status_version != self._applied_version:
+                scr.live_update()
+                self._applied_version = self.source.status_version
+        except NoMatches:
+            # The screen's widgets are coming or going (a screen being switched in, the
+            # app closing): the next tick applies the status again.
+            return
 
     def refresh_chrome(self, scr: Screen) -> None:
         if not isinstance(scr, BaseScreen):
