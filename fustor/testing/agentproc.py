@@ -35,9 +35,12 @@ def make_agent_home(home: Path, *, root: Path, fusion_url: str, agent_id: str, p
 
 
 class AgentProcess:
-    def __init__(self, home: Path, backoff: float = 0.2, prefix: list[str] | None = None) -> None:
+    def __init__(self, home: Path, backoff: float = 0.2, prefix: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.home = Path(home)
         self.backoff = backoff
+        #: environment added to this process's (e.g. ``SSL_CERT_FILE`` naming a private CA)
+        self.env = dict(env or {})
         #: a command the agent runs under (e.g. ``setpriv`` dropping capabilities)
         self.prefix = list(prefix or [])
         self.log_path = self.home / "agent.test.log"
@@ -53,7 +56,8 @@ class AgentProcess:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [*self.prefix, sys.executable, "-m", "fustor.agent", "--home", str(self.home), "--backoff", str(self.backoff)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
         log.close()
 
         def ready() -> dict | None:

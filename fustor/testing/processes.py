@@ -30,10 +30,12 @@ def make_fusion_home(
     port: int = 0,
     extra_keys: dict[str, list[str]] | None = None,
     max_frame: int | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> Path:
     """Write a fusion home: one receiver ``main`` on loopback, test keys, the given views and pipes.
 
     Defaults: one view ``v`` with short test intervals, one pipe ``p`` feeding it.
+    ``tls``: (certificate, key) files; the receiver then speaks ``wss://``.
     """
     views = views if views is not None else {"v": {}}
     pipes = pipes if pipes is not None else {"p": {"views": list(views)}}
@@ -46,6 +48,8 @@ def make_fusion_home(
              f"    port: {port}"]
     if max_frame:
         lines.append(f"    max_frame: {max_frame}")
+    if tls:
+        lines += ["    tls:", f"      cert: {tls[0]}", f"      key: {tls[1]}"]
     lines.append("    keys:")
     for key, allowed in keys.items():
         lines += [f"      - key: {key}", f"        pipes: [{', '.join(allowed)}]"]
