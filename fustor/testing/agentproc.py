@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from .processes import AGENT_KEY, wait_for
+from .processes import AGENT_KEY, ServiceProcess
 
 AGENT_CONTROL_KEY = "test-agent-control-0001"
 
@@ -34,72 +30,20 @@ def make_agent_home(home: Path, *, root: Path, fusion_url: str, agent_id: str, p
     return home
 
 
-class AgentProcess:
+class AgentProcess(ServiceProcess):
+    """``python -m fustor.agent --home HOME``; :attr:`control_url` is its control plane."""
+
+    MODULE = "fustor.agent"
+    STATE_FILE = "agent.state.json"
+
     def __init__(self, home: Path, backoff: float = 0.2, prefix: list[str] | None = None,
                  env: dict[str, str] | None = None) -> None:
-        self.home = Path(home)
+        super().__init__(home, prefix=prefix, env=env)
         self.backoff = backoff
-        #: environment added to this process's (e.g. ``SSL_CERT_FILE`` naming a private CA)
-        self.env = dict(env or {})
-        #: a command the agent runs under (e.g. ``setpriv`` dropping capabilities)
-        self.prefix = list(prefix or [])
-        self.log_path = self.home / "agent.test.log"
-        self.proc: subprocess.Popen | None = None
         self.control_url: str | None = None
 
-    def start(self, timeout: float = 20.0) -> "AgentProcess":
-        state = self.home / "agent.state.json"
-        try:
-            state.unlink()
-        except FileNotFoundError:
-            pass
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [*self.prefix, sys.executable, "-m", "fustor.agent", "--home", str(self.home), "--backoff", str(self.backoff)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env})
-        log.close()
+    def args(self) -> list[str]:
+        return ["--home", str(self.home), "--backoff", str(self.backoff)]
 
-        def ready() -> dict | None:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"agent exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                data = json.loads(state.read_text())
-            except (OSError, ValueError):
-                return None
-            return data if data.get("pid") == self.proc.pid else None
-
-        self.control_url = wait_for(ready, timeout, what="agent to start")["control"]
-        return self
-
-    def log_tail(self, n: int = 60) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-    def kill(self) -> None:
-        if self.proc is None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=10)
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        return self.proc.returncode
-
-    def __enter__(self) -> "AgentProcess":
-        return self.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
+    def on_ready(self, state: dict) -> None:
+        self.control_url = state["control"]

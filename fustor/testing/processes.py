@@ -80,46 +80,61 @@ def wait_for(predicate, timeout: float, interval: float = 0.02, what: str = "con
         time.sleep(interval)
 
 
-class FusionProcess:
-    """``python -m fustor.fusion --home HOME`` in its own process group."""
+class ServiceProcess:
+    """A fustor process (``python -m fustor.X --home HOME``) in its own process group.
 
-    def __init__(self, home: Path, log_path: Path | None = None) -> None:
+    :meth:`start` returns once the process wrote its state file (pid and
+    listening addresses) under its home; :meth:`stop` sends SIGTERM to the
+    group, then SIGKILL after a bound.
+    """
+
+    MODULE = ""
+    STATE_FILE = ""
+
+    def __init__(self, home: Path, log_path: Path | None = None, *, prefix: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.home = Path(home)
-        self.log_path = log_path or self.home / "fusion.test.log"
+        self.log_path = log_path or self.home / f"{self.MODULE.rsplit('.', 1)[-1]}.test.log"
+        #: a command the process runs under (e.g. ``setpriv`` dropping capabilities)
+        self.prefix = list(prefix or [])
+        #: environment added to this process's (e.g. ``SSL_CERT_FILE`` naming a private CA)
+        self.env = dict(env or {})
         self.proc: subprocess.Popen | None = None
-        self.urls: dict[str, str] = {}
 
-    @property
-    def url(self) -> str:
-        return self.urls["main"]
+    def args(self) -> list[str]:
+        return ["--home", str(self.home)]
 
-    def start(self, timeout: float = 20.0) -> "FusionProcess":
-        state = self.home / "fusion.state.json"
+    def on_ready(self, state: dict) -> None:
+        """Take what the state file says (addresses)."""
+
+    def start(self, timeout: float = 20.0) -> Any:
+        state = self.home / self.STATE_FILE
         try:
             state.unlink()
         except FileNotFoundError:
             pass
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fustor.fusion", "--home", str(self.home)],
+            [*self.prefix, sys.executable, "-m", self.MODULE, *self.args()],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
         )
         log.close()
+        name = self.MODULE.rsplit(".", 1)[-1]
 
         def ready() -> dict | None:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"fusion exited with {self.proc.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(f"{name} exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 data = json.loads(state.read_text())
             except (OSError, ValueError):
                 return None
             return data if data.get("pid") == self.proc.pid else None
 
-        self.urls = wait_for(ready, timeout, what="fusion to listen")["receivers"]
+        self.on_ready(wait_for(ready, timeout, what=f"{name} to start"))
         return self
 
-    def log_tail(self, n: int = 40) -> str:
+    def log_tail(self, n: int = 60) -> str:
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
         except OSError:
@@ -150,8 +165,26 @@ class FusionProcess:
                 self.kill()
         return self.proc.returncode
 
-    def __enter__(self) -> "FusionProcess":
+    def __enter__(self) -> Any:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+class FusionProcess(ServiceProcess):
+    """``python -m fustor.fusion --home HOME``; :attr:`urls` are its receivers' addresses."""
+
+    MODULE = "fustor.fusion"
+    STATE_FILE = "fusion.state.json"
+
+    def __init__(self, home: Path, log_path: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(home, log_path, **kwargs)
+        self.urls: dict[str, str] = {}
+
+    @property
+    def url(self) -> str:
+        return self.urls["main"]
+
+    def on_ready(self, state: dict) -> None:
+        self.urls = state["receivers"]
