@@ -30,17 +30,11 @@ log = logging.getLogger("fustor.agent.pipe")
 LEADER = "leader"
 
 
-def _event(source: str, rows: list[dict], index: int, etype: str = "update", **extra: Any) -> dict:
+def _event(source: str, rows: list[dict], index: int, etype: str = "update", *, carry: str = "rows",
+           **extra: Any) -> dict:
+    """An event dict; ``carry="groups"`` for listing groups (protocol 1.1; the sender expands them for 1.0)."""
     ev = {"schema": SCHEMA_NAME, "schema_version": SCHEMA_VERSION, "type": etype, "source": source,
-          "index": index, "rows": rows}
-    ev.update({k: v for k, v in extra.items() if v is not None})
-    return ev
-
-
-def _listing_event(source: str, groups: list[dict], index: int, etype: str = "update", **extra: Any) -> dict:
-    """A listing event with its rows grouped by directory (protocol 1.1; the sender expands them for 1.0)."""
-    ev = {"schema": SCHEMA_NAME, "schema_version": SCHEMA_VERSION, "type": etype, "source": source,
-          "index": index, "groups": groups}
+          "index": index, carry: rows}
     ev.update({k: v for k, v in extra.items() if v is not None})
     return ev
 
@@ -338,7 +332,7 @@ class AgentPipe:
                 rows += 1
             async for groups in in_thread(lambda: walk_groups(src.root, "/", src.filter, src.errors,
                                                                self.config.listing_batch_size, workers=workers)):
-                await self.sender.send(_listing_event("snapshot", groups, src.clock.index_ms(), "insert"))
+                await self.sender.send(_event("snapshot", groups, src.clock.index_ms(), "insert", carry="groups"))
                 rows += sum(len(g["entries"]) for g in groups)
                 self.snapshot_rows = rows
                 self._tick("snapshot")
@@ -409,7 +403,7 @@ class AgentPipe:
                 await self.sender.send(_event("on_demand", [first], src.clock.index_ms(), job_id=job_id))
             async for groups in in_thread(lambda: walk_groups(src.root, path, src.filter, src.errors,
                                                                self.config.listing_batch_size)):
-                await self.sender.send(_listing_event("on_demand", groups, src.clock.index_ms(), job_id=job_id))
+                await self.sender.send(_event("on_demand", groups, src.clock.index_ms(), carry="groups", job_id=job_id))
         except (ClientError, SessionEnded):
             return
         except Exception as exc:

@@ -60,6 +60,7 @@ class WebSocketSender(Sender):
         self.unacked: OrderedDict[int, dict] = OrderedDict()
         self._room = asyncio.Condition()
         self._waiting = 0  # tasks waiting on _room
+        self._groups_known: tuple[Any, bool] = (None, False)  # (connection, takes groups)
         self.sent = 0
         self.batches = 0  # distinct batches given to this sender (resends not counted)
         self.rows = 0  # their rows
@@ -120,11 +121,17 @@ class WebSocketSender(Sender):
     @property
     def takes_groups(self) -> bool:
         """Whether the server takes listing rows grouped by directory (protocol 1.1 or later)."""
-        version = str((self.conn.hello if self.conn is not None else {}).get("protocol") or "1.0")
-        try:
-            return tuple(int(p) for p in version.split(".")[:2]) >= (1, 1)
-        except ValueError:
+        conn = self.conn
+        if conn is None:
             return False
+        if self._groups_known[0] is not conn:  # read once per connection, not per batch
+            version = str(conn.hello.get("protocol") or "1.0")
+            try:
+                takes = tuple(int(p) for p in version.split(".")[:2]) >= (1, 1)
+            except ValueError:
+                takes = False
+            self._groups_known = (conn, takes)
+        return self._groups_known[1]
 
     async def _write(self, seq: int, event: dict) -> None:
         assert self.conn is not None

@@ -329,8 +329,6 @@ def rows_from_groups(groups: Any) -> list[dict[str, Any]]:
         entries = group.get("entries")
         if not isinstance(entries, list):
             raise RowError(f"group {gi} ({dir_key}): entries must be a list")
-        pm, pc, pino = group.get("mtime"), group.get("ctime"), group.get("ino")
-        prefix = "/" if dir_key == "/" else dir_key + "/"
         for ei, e in enumerate(entries):
             if not isinstance(e, list) or len(e) != 10:
                 raise RowError(f"group {gi} ({dir_key}): entry {ei} must be an array of 10 values "
@@ -339,12 +337,19 @@ def rows_from_groups(groups: Any) -> list[dict[str, Any]]:
             if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
                 raise RowError(f"group {gi} ({dir_key}): entry {ei}: the name must be one path component, "
                                f"got {name!r}")
-            append({
-                "path": prefix + name, "kind": e[1], "size": e[2], "mtime": e[3], "ctime": e[4], "inode": e[5],
-                "mode": e[6], "uid": e[7], "gid": e[8], "parent_path": dir_key, "parent_mtime": pm,
-                "parent_ctime": pc, "parent_ino": pino, "audit_skipped": e[9], "is_atomic_write": None,
-            })  # fmt: skip
+        _expand_group(append, dir_key, group.get("mtime"), group.get("ctime"), group.get("ino"), entries)
     return out
+
+
+def _expand_group(append: Any, dir_key: str, pm: Any, pc: Any, pino: Any, entries: Any) -> None:
+    """Append the row each entry of a checked group stands for (the one place that says what an entry means)."""
+    prefix = "/" if dir_key == "/" else dir_key + "/"
+    for name, kind, size, mtime, ctime, inode, mode, uid, gid, skipped in entries:
+        append({
+            "path": prefix + name, "kind": kind, "size": size, "mtime": mtime, "ctime": ctime, "inode": inode,
+            "mode": mode, "uid": uid, "gid": gid, "parent_path": dir_key, "parent_mtime": pm,
+            "parent_ctime": pc, "parent_ino": pino, "audit_skipped": skipped, "is_atomic_write": None,
+        })  # fmt: skip
 
 
 _GROUP_KEYS = frozenset(("dir", "mtime", "ctime", "ino", "entries"))
@@ -411,20 +416,14 @@ def rows_from_wire_groups(groups: list[WireGroup]) -> CheckedRows | None:
     out.deleting = False
     append = out.append
     for g in groups:
-        dir_key = g.dir
-        if not _plain_key(dir_key):
+        if not _plain_key(g.dir):
             return None
-        prefix = "/" if dir_key == "/" else dir_key + "/"
-        pm, pc, pino = g.mtime, g.ctime, g.ino
-        for name, kind, size, mtime, ctime, inode, mode, uid, gid, skipped in g.entries:
+        for e in g.entries:
+            name = e[0]
             # One plain component under a plain key makes a plain key.
             if "/" in name or "\\" in name or name in _NOT_NAMES or not name.isprintable():
                 return None
-            append({
-                "path": prefix + name, "kind": kind, "size": size, "mtime": mtime, "ctime": ctime, "inode": inode,
-                "mode": mode, "uid": uid, "gid": gid, "parent_path": dir_key, "parent_mtime": pm,
-                "parent_ctime": pc, "parent_ino": pino, "audit_skipped": skipped, "is_atomic_write": None,
-            })  # fmt: skip
+        _expand_group(append, g.dir, g.mtime, g.ctime, g.ino, g.entries)
     return out
 
 

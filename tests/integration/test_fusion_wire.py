@@ -381,7 +381,7 @@ def test_a_waiting_force_real_time_query_does_not_hold_up_the_next_queries(fusio
         # Nobody answers the scan: this query waits its whole bound (shorter than the 3 s
         # session timeout of this silent agent, so its session still leads when it ends) ...
         waiting = asyncio.create_task(c.summary("v", "/d", force_real_time=True, timeout=1.5))
-        await asyncio.sleep(0.1)
+        assert (await a.next_push(timeout=2))["push"] == "scan"  # the query is in, waiting for its scan
         # ... while the same connection's next requests are answered at once, in order.
         t0 = time.monotonic()
         stats = await c.stats("v", "/d")
